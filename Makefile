@@ -1,0 +1,24 @@
+GO ?= go
+FUZZTIME ?= 10s
+
+.PHONY: all build test vet fuzz demo bench chaos clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./apps/...
+
+vet:
+	$(GO) vet ./...
+
+# The whole suite: vet, race-enabled tests, then short bounded fuzz runs.
+test: vet
+	$(GO) test -race -count=1 -timeout 8m ./...
+	$(MAKE) fuzz
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZTIME) ./lookup/wire/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./lookup/httpapi/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"sync"
+	"time"
+)
+
+// maxCacheEntries bounds each cache; past it the cache starts over.
+const maxCacheEntries = 1 << 16
+
+// cache keeps encoded answers keyed by topic (or "" for whole-database
+// answers), each valid while the registry version it was computed from is
+// current and the clock is before its expiry.
+type cache struct {
+	mu sync.RWMutex
+	m  map[string]*entry
+}
+
+type entry struct {
+	version    uint64
+	validUntil time.Time
+	body       rawJSON
+}
+
+func (c *cache) init() { c.m = make(map[string]*entry) }
+
+// get returns the body cached for key if it was computed at version and
+// has not expired at now.
+func (c *cache) get(key string, version uint64, now time.Time) (rawJSON, bool) {
+	c.mu.RLock()
+	e := c.m[key]
+	c.mu.RUnlock()
+	if e == nil || e.version != version || !now.Before(e.validUntil) {
+		return nil, false
+	}
+	return e.body, true
+}
+
+func (c *cache) put(key string, e *entry) {
+	c.mu.Lock()
+	if len(c.m) >= maxCacheEntries {
+		if _, ok := c.m[key]; !ok {
+			clear(c.m)
+		}
+	}
+	c.m[key] = e
+	c.mu.Unlock()
+}
+
+func (c *cache) drop(key string) {
+	c.mu.RLock()
+	_, ok := c.m[key]
+	c.mu.RUnlock()
+	if ok {
+		c.mu.Lock()
+		delete(c.m, key)
+		c.mu.Unlock()
+	}
+}

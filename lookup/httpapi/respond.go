@@ -1,0 +1,72 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+)
+
+const (
+	headerNSQ      = "X-NSQ-Content-Type"
+	headerNSQValue = "nsq; version=1.0"
+	contentJSON    = "application/json; charset=utf-8"
+)
+
+// rawJSON is an already encoded JSON body.
+type rawJSON []byte
+
+// respond writes a handler's result the way nsqlookupd's V1 responder
+// does: JSON with the NSQ content-type header, an empty body for nil, and
+// {"message": code} for errors. Errors that are not *Error become 500
+// INTERNAL_ERROR and are logged.
+func respond(w http.ResponseWriter, log *slog.Logger, data any, err error) {
+	if err != nil {
+		var ae *Error
+		if !errors.As(err, &ae) {
+			log.Error("handler failed", "err", err)
+			ae = errInternal
+		}
+		writeError(w, ae)
+		return
+	}
+	var body []byte
+	isJSON := false
+	switch d := data.(type) {
+	case nil:
+	case rawJSON:
+		body, isJSON = d, true
+	case string:
+		body = []byte(d)
+	default:
+		body, err = json.Marshal(d)
+		if err != nil {
+			log.Error("encode response", "err", err)
+			writeError(w, errInternal)
+			return
+		}
+		isJSON = true
+	}
+	h := w.Header()
+	if isJSON {
+		h["Content-Type"] = []string{contentJSON}
+	}
+	h[headerNSQ] = []string{headerNSQValue}
+	if isJSON {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, ae *Error) {
+	body, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{ae.Code})
+	h := w.Header()
+	h["Content-Type"] = []string{contentJSON}
+	h[headerNSQ] = []string{headerNSQValue}
+	w.WriteHeader(ae.Status)
+	w.Write(body)
+}

@@ -1,0 +1,500 @@
+package registry
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const ephemeralSuffix = "#ephemeral"
+
+// Errors returned by DB methods; callers branch on them with errors.Is.
+var (
+	// ErrUnknownPeer: the peer id was never identified or was removed.
+	ErrUnknownPeer = errors.New("unknown peer")
+	// ErrPeerExists: Identify was called twice for one id.
+	ErrPeerExists = errors.New("peer already identified")
+	// ErrTooManyRegistrations: the peer reached Options.MaxRegistrationsPerPeer.
+	ErrTooManyRegistrations = errors.New("too many registrations for one peer")
+)
+
+// Options configure a DB. The zero value of a field means its default.
+type Options struct {
+	// InactiveTimeout hides a producer whose last heartbeat (IDENTIFY or
+	// PING) is older than this. Default 300 s.
+	InactiveTimeout time.Duration
+	// TombstoneLifetime hides a tombstoned topic producer from Lookup for
+	// this long. Default 45 s.
+	TombstoneLifetime time.Duration
+	// MaxRegistrationsPerPeer caps the topic and channel registrations one
+	// peer may hold; 0 means no cap.
+	MaxRegistrationsPerPeer int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// PeerInfo is what a producer said about itself in IDENTIFY, plus the
+// remote address the server saw.
+type PeerInfo struct {
+	RemoteAddress    string
+	Hostname         string
+	BroadcastAddress string
+	TCPPort          int
+	HTTPPort         int
+	Version          string
+}
+
+// Node returns "broadcast_address:http_port", the key /topic/tombstone
+// matches.
+func (p PeerInfo) Node() string { return p.BroadcastAddress + ":" + strconv.Itoa(p.HTTPPort) }
+
+// DB is the registration database. Create it with New.
+type DB struct {
+	opts       Options
+	inactiveNs int64
+	tombNs     int64
+
+	mu            sync.RWMutex
+	peers         map[string]*peer
+	topics        map[string]*topicNode
+	nTopicRegs    int    // topic registrations (topicNode.registered)
+	seq           uint64 // source of versions
+	version       uint64 // bumped by every change
+	topicsVersion uint64 // bumped when the set of topic registrations changes
+}
+
+type peer struct {
+	id         string
+	info       PeerInfo
+	lastUpdate atomic.Int64 // unix nanoseconds of the last IDENTIFY or PING
+	topics     map[string]*membership
+	nRegs      int
+}
+
+// membership is one peer's registration under one topic: the topic
+// registration itself (with its tombstone) and the channels of that topic
+// the peer is registered under. It is shared by the peer's index and the
+// topic's producer map.
+type membership struct {
+	inTopic bool // the peer is a producer of the topic registration
+	tomb    bool
+	tombAt  int64
+	chans   chanSet
+}
+
+type topicNode struct {
+	name       string
+	registered bool // the topic registration exists
+	producers  map[*peer]*membership
+	channels   map[string]*channelReg
+	version    uint64
+}
+
+type channelReg struct {
+	name      string
+	producers map[*peer]struct{}
+}
+
+// New returns an empty DB.
+func New(opts Options) *DB {
+	if opts.InactiveTimeout <= 0 {
+		opts.InactiveTimeout = 300 * time.Second
+	}
+	if opts.TombstoneLifetime <= 0 {
+		opts.TombstoneLifetime = 45 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &DB{
+		opts:       opts,
+		inactiveNs: int64(opts.InactiveTimeout),
+		tombNs:     int64(opts.TombstoneLifetime),
+		peers:      make(map[string]*peer),
+		topics:     make(map[string]*topicNode),
+	}
+}
+
+func (db *DB) now() int64 { return db.opts.Now().UnixNano() }
+
+// bump marks a change; the caller holds the write lock.
+func (db *DB) bump() uint64 {
+	db.seq++
+	db.version = db.seq
+	return db.seq
+}
+
+func (db *DB) bumpTopic(t *topicNode) { t.version = db.bump() }
+
+func (db *DB) bumpTopics() { db.topicsVersion = db.bump() }
+
+func isEphemeral(name string) bool { return strings.HasSuffix(name, ephemeralSuffix) }
+
+// Identify adds a peer under id (the connection's identity, unique among
+// live connections) with the heartbeat time set to now.
+func (db *DB) Identify(id string, info PeerInfo) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if _, ok := db.peers[id]; ok {
+		return ErrPeerExists
+	}
+	p := &peer{id: id, info: info, topics: make(map[string]*membership)}
+	p.lastUpdate.Store(db.now())
+	db.peers[id] = p
+	db.bump()
+	return nil
+}
+
+// Touch records a heartbeat from the peer. A peer that had gone inactive
+// becomes visible again. It reports whether the peer is known.
+func (db *DB) Touch(id string) bool {
+	now := db.now()
+	db.mu.RLock()
+	p, ok := db.peers[id]
+	if !ok {
+		db.mu.RUnlock()
+		return false
+	}
+	prev := p.lastUpdate.Swap(now)
+	db.mu.RUnlock()
+	if now-prev > db.inactiveNs {
+		// The peer was hidden; cached answers that left it out are stale.
+		db.mu.Lock()
+		if db.peers[id] == p {
+			for name := range p.topics {
+				db.bumpTopic(db.topics[name])
+			}
+			db.bump()
+		}
+		db.mu.Unlock()
+	}
+	return true
+}
+
+func (db *DB) node(name string) *topicNode {
+	t, ok := db.topics[name]
+	if !ok {
+		t = &topicNode{name: name, producers: make(map[*peer]*membership), channels: make(map[string]*channelReg)}
+		db.topics[name] = t
+	}
+	return t
+}
+
+// dropIfEmpty forgets a topic node that holds no registration at all.
+func (db *DB) dropIfEmpty(t *topicNode) {
+	if !t.registered && len(t.channels) == 0 {
+		delete(db.topics, t.name)
+	}
+}
+
+func (db *DB) registerTopic(t *topicNode) {
+	if !t.registered {
+		t.registered = true
+		db.nTopicRegs++
+		db.bumpTopics()
+	}
+}
+
+func (t *topicNode) channel(name string) *channelReg {
+	c, ok := t.channels[name]
+	if !ok {
+		c = &channelReg{name: name, producers: make(map[*peer]struct{})}
+		t.channels[name] = c
+	}
+	return c
+}
+
+// Register adds the peer as a producer of topic and, if channel is not
+// empty, of that channel too (registering a channel registers its topic).
+// It reports whether anything new was added. Names are not validated here.
+func (db *DB) Register(id, topic, channel string) (bool, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	p, ok := db.peers[id]
+	if !ok {
+		return false, ErrUnknownPeer
+	}
+	m := p.topics[topic]
+	need := 0
+	if m == nil || !m.inTopic {
+		need++
+	}
+	if channel != "" && (m == nil || !m.chans.has(channel)) {
+		need++
+	}
+	if need == 0 {
+		return false, nil
+	}
+	if max := db.opts.MaxRegistrationsPerPeer; max > 0 && p.nRegs+need > max {
+		return false, ErrTooManyRegistrations
+	}
+	t := db.node(topic)
+	if m == nil {
+		m = &membership{}
+		p.topics[t.name] = m
+	}
+	if channel != "" && !m.chans.has(channel) {
+		c := t.channel(channel)
+		c.producers[p] = struct{}{}
+		m.chans.add(c.name)
+		p.nRegs++
+	}
+	if !m.inTopic {
+		m.inTopic = true
+		t.producers[p] = m
+		p.nRegs++
+	}
+	db.registerTopic(t)
+	db.bumpTopic(t)
+	return true, nil
+}
+
+// Unregister removes the peer from channel of topic, or, with an empty
+// channel, from topic and every channel of it. A topic or channel whose name
+// ends in "#ephemeral" is removed when its last producer leaves; others
+// stay listed. It reports whether the peer was removed from anything.
+func (db *DB) Unregister(id, topic, channel string) (bool, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	p, ok := db.peers[id]
+	if !ok {
+		return false, ErrUnknownPeer
+	}
+	t := db.topics[topic]
+	if t == nil {
+		return false, nil
+	}
+	m := p.topics[topic]
+	removed := false
+	if channel != "" {
+		if m != nil && m.chans.has(channel) {
+			db.leaveChannel(p, m, t, channel, true)
+			removed = true
+		}
+	} else if m != nil {
+		for _, ch := range m.chans.list() {
+			db.leaveChannel(p, m, t, ch, false)
+			removed = true
+		}
+		if m.inTopic {
+			m.inTopic = false
+			m.tomb = false
+			delete(t.producers, p)
+			p.nRegs--
+			removed = true
+			if len(t.producers) == 0 && isEphemeral(topic) {
+				db.unregisterTopic(t)
+			}
+		}
+	}
+	if m != nil && !m.inTopic && m.chans.len() == 0 {
+		delete(p.topics, topic)
+	}
+	if removed {
+		db.bumpTopic(t)
+	}
+	db.dropIfEmpty(t)
+	return removed, nil
+}
+
+// leaveChannel removes p from one channel; with dropEphemeral, an
+// ephemeral channel left without producers is removed.
+func (db *DB) leaveChannel(p *peer, m *membership, t *topicNode, ch string, dropEphemeral bool) {
+	m.chans.remove(ch)
+	p.nRegs--
+	c := t.channels[ch]
+	if c == nil {
+		return
+	}
+	delete(c.producers, p)
+	if dropEphemeral && len(c.producers) == 0 && isEphemeral(ch) {
+		delete(t.channels, ch)
+	}
+}
+
+// unregisterTopic removes the topic registration (not its channels).
+func (db *DB) unregisterTopic(t *topicNode) {
+	if !t.registered {
+		return
+	}
+	for p, m := range t.producers {
+		m.inTopic = false
+		m.tomb = false
+		p.nRegs--
+		if m.chans.len() == 0 {
+			delete(p.topics, t.name)
+		}
+	}
+	clear(t.producers)
+	t.registered = false
+	db.nTopicRegs--
+	db.bumpTopics()
+}
+
+// RemovePeer forgets the peer and all its registrations, as when its
+// connection ends. Ephemeral topics and channels left without producers
+// are removed, together with the empty channels of such a topic. It
+// reports whether the peer was known.
+func (db *DB) RemovePeer(id string) bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	p, ok := db.peers[id]
+	if !ok {
+		return false
+	}
+	delete(db.peers, id)
+	for name, m := range p.topics {
+		t := db.topics[name]
+		for _, ch := range m.chans.list() {
+			db.leaveChannel(p, m, t, ch, true)
+		}
+		if m.inTopic {
+			delete(t.producers, p)
+			if len(t.producers) == 0 && isEphemeral(name) {
+				db.unregisterTopic(t)
+				for chName, c := range t.channels {
+					if len(c.producers) == 0 {
+						delete(t.channels, chName)
+					}
+				}
+			}
+		}
+		db.bumpTopic(t)
+		db.dropIfEmpty(t)
+	}
+	p.topics = nil
+	p.nRegs = 0
+	db.bump()
+	return true
+}
+
+// CreateTopic adds a topic registration with no producers.
+func (db *DB) CreateTopic(topic string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	t := db.node(topic)
+	if !t.registered {
+		db.registerTopic(t)
+		db.bumpTopic(t)
+	}
+}
+
+// CreateChannel adds a channel registration and its topic registration,
+// with no producers.
+func (db *DB) CreateChannel(topic, channel string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	t := db.node(topic)
+	t.channel(channel)
+	db.registerTopic(t)
+	db.bumpTopic(t)
+}
+
+// DeleteTopic removes the topic registration and all its channels,
+// whatever producers they have. It reports whether anything existed.
+func (db *DB) DeleteTopic(topic string) bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	t := db.topics[topic]
+	if t == nil {
+		return false
+	}
+	for _, c := range t.channels {
+		for p := range c.producers {
+			m := p.topics[topic]
+			m.chans.remove(c.name)
+			p.nRegs--
+			if !m.inTopic && m.chans.len() == 0 {
+				delete(p.topics, topic)
+			}
+		}
+	}
+	clear(t.channels)
+	db.unregisterTopic(t)
+	db.bumpTopic(t)
+	db.dropIfEmpty(t)
+	return true
+}
+
+// DeleteChannel removes one channel registration whatever its producers.
+// It reports false if the channel did not exist.
+func (db *DB) DeleteChannel(topic, channel string) bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	t := db.topics[topic]
+	if t == nil {
+		return false
+	}
+	c := t.channels[channel]
+	if c == nil {
+		return false
+	}
+	for p := range c.producers {
+		m := p.topics[topic]
+		m.chans.remove(channel)
+		p.nRegs--
+		if !m.inTopic && m.chans.len() == 0 {
+			delete(p.topics, topic)
+		}
+	}
+	delete(t.channels, channel)
+	db.bumpTopic(t)
+	db.dropIfEmpty(t)
+	return true
+}
+
+// Tombstone marks every producer of topic whose Node() equals node as
+// tombstoned from now on, hiding it from Lookup for the tombstone
+// lifetime. It returns how many producers it marked.
+func (db *DB) Tombstone(topic, node string) int {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	t := db.topics[topic]
+	if t == nil {
+		return 0
+	}
+	now := db.now()
+	n := 0
+	for p, m := range t.producers {
+		if p.info.Node() == node {
+			m.tomb = true
+			m.tombAt = now
+			n++
+		}
+	}
+	if n > 0 {
+		db.bumpTopic(t)
+	}
+	return n
+}
+
+func (db *DB) active(p *peer, now int64) bool {
+	return now-p.lastUpdate.Load() <= db.inactiveNs
+}
+
+func (db *DB) tombstoned(m *membership, now int64) bool {
+	return m.tomb && now-m.tombAt < db.tombNs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func peerLess(a, b PeerInfo) int {
+	return cmp.Or(
+		cmp.Compare(a.BroadcastAddress, b.BroadcastAddress),
+		cmp.Compare(a.TCPPort, b.TCPPort),
+		cmp.Compare(a.HTTPPort, b.HTTPPort),
+		cmp.Compare(a.RemoteAddress, b.RemoteAddress),
+	)
+}

@@ -1,0 +1,184 @@
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/lookupd/lookupd/lookup/httpapi"
+	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/tcpserver"
+)
+
+// Server is one lookupd. New binds it; Run serves it.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	db      *registry.DB
+	tcp     *tcpserver.Server
+	api     *httpapi.Handler
+	tcpLn   net.Listener
+	httpLn  net.Listener
+	httpSrv *http.Server
+	started time.Time
+
+	runOnce sync.Once
+}
+
+// New validates opts, binds the TCP and HTTP listeners (so TCPAddr and
+// HTTPAddr are known at once) and returns a Server ready to Run. opts is
+// copied; the caller may not change it afterwards anyway.
+func New(opts *Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid options: %w", err)
+	}
+	s := &Server{opts: *opts, started: time.Now()}
+	if s.opts.Now == nil {
+		s.opts.Now = time.Now
+	}
+	s.log = s.opts.Logger
+	if s.log == nil {
+		l, err := s.opts.NewLogger()
+		if err != nil {
+			return nil, err
+		}
+		s.log = l
+	}
+
+	var err error
+	s.tcpLn, err = net.Listen("tcp", s.opts.TCPAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listen tcp %s: %w", s.opts.TCPAddress, err)
+	}
+	s.httpLn, err = net.Listen("tcp", s.opts.HTTPAddress)
+	if err != nil {
+		s.tcpLn.Close()
+		return nil, fmt.Errorf("listen http %s: %w", s.opts.HTTPAddress, err)
+	}
+
+	s.db = registry.New(registry.Options{
+		InactiveTimeout:         s.opts.InactiveProducerTimeout,
+		TombstoneLifetime:       s.opts.TombstoneLifetime,
+		MaxRegistrationsPerPeer: s.opts.MaxRegistrationsPerProducer,
+		Now:                     s.opts.Now,
+	})
+	hostname, _ := os.Hostname()
+	s.tcp, err = tcpserver.New(s.db, tcpserver.Options{
+		MaxLineLength:   s.opts.MaxCommandLength,
+		MaxIdentifySize: s.opts.MaxIdentifyBodySize,
+		IdleTimeout:     s.opts.IdleTimeout(),
+		MaxConnections:  s.opts.MaxTCPClients,
+		Identity: tcpserver.Identity{
+			BroadcastAddress: s.opts.BroadcastAddress,
+			Hostname:         hostname,
+			HTTPPort:         s.HTTPAddr().Port,
+			TCPPort:          s.TCPAddr().Port,
+			Version:          CompatVersion,
+		},
+		Logger: s.log,
+	})
+	if err != nil {
+		s.closeListeners()
+		return nil, err
+	}
+	metrics := newMetrics(s)
+	s.api = httpapi.New(s.db, httpapi.Options{
+		Version: CompatVersion,
+		Logger:  s.log,
+		Now:     s.opts.Now,
+		Extra: func(r *httprouter.Router) {
+			r.Handler("GET", "/metrics", metrics)
+			r.GET("/stats", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { s.writeStats(w) })
+		},
+	})
+	handler := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	s.httpSrv = &http.Server{
+		Handler:           s.api,
+		ReadHeaderTimeout: min(s.opts.HTTPReadTimeout, 10*time.Second),
+		ReadTimeout:       s.opts.HTTPReadTimeout,
+		WriteTimeout:      s.opts.HTTPWriteTimeout,
+		IdleTimeout:       s.opts.HTTPIdleTimeout,
+		MaxHeaderBytes:    s.opts.HTTPMaxHeaderBytes,
+		ErrorLog:          handler,
+	}
+	return s, nil
+}
+
+// TCPAddr returns the bound TCP address.
+func (s *Server) TCPAddr() *net.TCPAddr { return s.tcpLn.Addr().(*net.TCPAddr) }
+
+// HTTPAddr returns the bound HTTP address.
+func (s *Server) HTTPAddr() *net.TCPAddr { return s.httpLn.Addr().(*net.TCPAddr) }
+
+// DB returns the registry, for in-process inspection (tests, embedding).
+func (s *Server) DB() *registry.DB { return s.db }
+
+func (s *Server) closeListeners() {
+	s.tcpLn.Close()
+	s.httpLn.Close()
+}
+
+// Close releases the listeners of a Server that will never Run. After Run
+// it does nothing.
+func (s *Server) Close() {
+	s.runOnce.Do(s.closeListeners)
+}
+
+// Run serves both listeners until ctx ends or one fails, then shuts down:
+// it closes the listeners, closes every TCP connection (their
+// registrations are removed), shuts the HTTP server down within
+// ShutdownTimeout, and returns after every goroutine it started has
+// exited. It returns nil on a clean shutdown. Run may be called once.
+func (s *Server) Run(ctx context.Context) error {
+	ran := false
+	s.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("lookup: Run called twice or after Close")
+	}
+	s.log.Info("lookupd started", "version", Version, "compat", CompatVersion,
+		"tcp_address", s.TCPAddr().String(), "http_address", s.HTTPAddr().String(),
+		"broadcast_address", s.opts.BroadcastAddress)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Go(func() {
+		if err := s.tcp.Serve(s.tcpLn); err != nil {
+			errc <- fmt.Errorf("tcp server: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	})
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.log.Info("lookupd shutting down")
+	s.tcpLn.Close()
+	s.tcp.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	if err := s.httpSrv.Shutdown(sctx); err != nil {
+		s.log.Warn("http shutdown incomplete, closing", "err", err)
+		s.httpSrv.Close()
+	}
+	cancel()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		runErr = errors.Join(runErr, err)
+	}
+	s.log.Info("lookupd stopped")
+	return runErr
+}

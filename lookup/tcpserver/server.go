@@ -1,0 +1,187 @@
+package tcpserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/wire"
+)
+
+// Options configure a Server. Zero values take the defaults noted.
+type Options struct {
+	// MaxLineLength bounds one command line in bytes (default 4096).
+	MaxLineLength int
+	// MaxIdentifySize bounds the IDENTIFY body in bytes (default 64 KiB).
+	MaxIdentifySize int
+	// IdleTimeout closes a connection that sends nothing for this long
+	// (default 600 s).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds each write of replies (default 10 s).
+	WriteTimeout time.Duration
+	// MaxConnections caps concurrent connections; further ones are closed
+	// at once. 0 means no cap.
+	MaxConnections int
+	// Identity is the reply to IDENTIFY: this lookupd's own address, ports,
+	// hostname and protocol version.
+	Identity Identity
+	// Logger receives connection events. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Identity is what the server says about itself in reply to IDENTIFY.
+type Identity struct {
+	BroadcastAddress string `json:"broadcast_address"`
+	Hostname         string `json:"hostname"`
+	HTTPPort         int    `json:"http_port"`
+	TCPPort          int    `json:"tcp_port"`
+	Version          string `json:"version"`
+}
+
+// Stats counts connection events since the server started.
+type Stats struct {
+	Open     int64 // connections open now
+	Accepted int64 // connections accepted
+	Rejected int64 // connections refused by MaxConnections
+	Commands int64 // commands executed
+	Errors   int64 // protocol errors replied
+	Timeouts int64 // connections closed by the idle timeout
+}
+
+// Server serves the V1 protocol. Create it with New; Serve runs it.
+type Server struct {
+	db       *registry.DB
+	opts     Options
+	log      *slog.Logger
+	identify []byte
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+
+	accepted, rejected, commands, errs, timeouts atomic.Int64
+}
+
+// New returns a Server over db.
+func New(db *registry.DB, opts Options) (*Server, error) {
+	if opts.MaxLineLength <= 0 {
+		opts.MaxLineLength = wire.DefaultMaxLineLength
+	}
+	if opts.MaxIdentifySize <= 0 {
+		opts.MaxIdentifySize = wire.DefaultMaxIdentifySize
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 600 * time.Second
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	// Keys are written in sorted order, as nsqlookupd's map encoding does.
+	id, err := json.Marshal(opts.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("encode identity: %w", err)
+	}
+	return &Server{
+		db:       db,
+		opts:     opts,
+		log:      opts.Logger.With("component", "tcp"),
+		identify: id,
+		conns:    make(map[net.Conn]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln until ln is closed, then waits for every
+// connection handler to return. Closing ln does not close open
+// connections: call Close for that. It returns nil when ln was closed and
+// the accept error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	defer s.wg.Wait()
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed", "err", err, "retry_in", backoff)
+				time.Sleep(backoff) // accept backoff, not test synchronisation
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		backoff = 0
+		if !s.track(conn) {
+			continue
+		}
+		s.wg.Go(func() { s.handle(conn) })
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// track records conn, or closes it if the server is closed or full.
+func (s *Server) track(conn net.Conn) bool {
+	s.mu.Lock()
+	full := s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections
+	if s.closed || full {
+		s.mu.Unlock()
+		conn.Close()
+		if full {
+			s.rejected.Add(1)
+			s.log.Warn("connection refused: too many clients", "remote_addr", conn.RemoteAddr().String(), "max", s.opts.MaxConnections)
+		}
+		return false
+	}
+	s.conns[conn] = struct{}{}
+	s.mu.Unlock()
+	s.accepted.Add(1)
+	return true
+}
+
+func (s *Server) untrack(conn net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, conn)
+	s.mu.Unlock()
+}
+
+// Close closes every open connection and refuses new ones. Handlers remove
+// their registrations as they exit; Serve waits for them.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+}
+
+// Stats returns connection counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	open := int64(len(s.conns))
+	s.mu.Unlock()
+	return Stats{
+		Open:     open,
+		Accepted: s.accepted.Load(),
+		Rejected: s.rejected.Load(),
+		Commands: s.commands.Load(),
+		Errors:   s.errs.Load(),
+		Timeouts: s.timeouts.Load(),
+	}
+}
