@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lookupd/lookupd/lookup"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "lookupd.toml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestParseOptions(t *testing.T) {
+	cfg := writeConfig(t, `
+log_level = "debug"
+tcp_address = "127.0.0.1:5160"
+http_address = "127.0.0.1:5161"
+inactive_producer_timeout = "90s"
+max_tcp_clients = 7
+`)
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, o *lookup.Options)
+	}{
+		{"defaults match nsqlookupd", nil, func(t *testing.T, o *lookup.Options) {
+			if o.TCPAddress != "0.0.0.0:4160" || o.HTTPAddress != "0.0.0.0:4161" {
+				t.Errorf("addresses %s %s", o.TCPAddress, o.HTTPAddress)
+			}
+			if o.InactiveProducerTimeout != 300*time.Second || o.TombstoneLifetime != 45*time.Second {
+				t.Errorf("timeouts %s %s", o.InactiveProducerTimeout, o.TombstoneLifetime)
+			}
+			if o.IdleTimeout() != 600*time.Second {
+				t.Errorf("idle timeout %s, want twice the inactive timeout", o.IdleTimeout())
+			}
+			host, _ := os.Hostname()
+			if o.BroadcastAddress != host {
+				t.Errorf("broadcast address %q, want hostname %q", o.BroadcastAddress, host)
+			}
+		}},
+		{"flags", []string{"--tcp-address=127.0.0.1:1", "--tombstone-lifetime=5s", "--log-level=warn"}, func(t *testing.T, o *lookup.Options) {
+			if o.TCPAddress != "127.0.0.1:1" || o.TombstoneLifetime != 5*time.Second || o.LogLevel != "warn" {
+				t.Errorf("got %+v", o)
+			}
+		}},
+		{"config file", []string{"--config", cfg}, func(t *testing.T, o *lookup.Options) {
+			if o.LogLevel != "debug" || o.TCPAddress != "127.0.0.1:5160" || o.InactiveProducerTimeout != 90*time.Second || o.MaxTCPClients != 7 {
+				t.Errorf("got %+v", o)
+			}
+			if o.IdleTimeout() != 180*time.Second {
+				t.Errorf("idle timeout %s", o.IdleTimeout())
+			}
+		}},
+		{"flag beats config file", []string{"--config", cfg, "--tcp-address=127.0.0.1:6160", "--inactive-producer-timeout=1m"}, func(t *testing.T, o *lookup.Options) {
+			if o.TCPAddress != "127.0.0.1:6160" || o.InactiveProducerTimeout != time.Minute {
+				t.Errorf("got %s %s", o.TCPAddress, o.InactiveProducerTimeout)
+			}
+			if o.HTTPAddress != "127.0.0.1:5161" {
+				t.Errorf("config value lost: %s", o.HTTPAddress)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseOptions(tt.args, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, o)
+		})
+	}
+}
+
+func TestParseOptions_Errors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		cfg  string
+		want string
+	}{
+		{"unknown key", nil, `tcp_adress = "x:1"`, `unknown key "tcp_adress"`},
+		{"integer duration", nil, `tombstone_lifetime = 45`, "want a duration string"},
+		{"bad duration", nil, `tombstone_lifetime = "soon"`, "tombstone_lifetime"},
+		{"string for int", nil, `max_tcp_clients = "many"`, "want an integer"},
+		{"bad log level in file", nil, `log_level = "loud"`, "invalid log level"},
+		{"bad log level flag", []string{"--log-level=loud"}, "", "invalid log level"},
+		{"bad address", []string{"--tcp-address=nonsense"}, "", "tcp-address"},
+		{"negative timeout", []string{"--inactive-producer-timeout=-1s"}, "", "must be positive"},
+		{"idle shorter than inactive", []string{"--client-idle-timeout=1s"}, "", "shorter than"},
+		{"bad toml", nil, `tcp_address = `, "load config"},
+		{"stray argument", []string{"extra"}, "", "unexpected arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := tt.args
+			if tt.cfg != "" {
+				args = append([]string{"--config", writeConfig(t, tt.cfg)}, args...)
+			}
+			_, err := parseOptions(args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseOptions_VersionAndHelp(t *testing.T) {
+	if _, err := parseOptions([]string{"--version"}, io.Discard); !errors.Is(err, errVersion) {
+		t.Errorf("--version: %v", err)
+	}
+	if _, err := parseOptions([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v", err)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"--version"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "lookupd v"+lookup.Version) {
+		t.Errorf("run --version: code %d, out %q", code, out.String())
+	}
+	if code := run([]string{"--log-level=loud"}, io.Discard, io.Discard); code != 2 {
+		t.Errorf("bad flag exit code %d, want 2", code)
+	}
+}
+
+// TestMain_SignalShutdown builds the binary, starts it on loopback, and
+// checks that SIGTERM and SIGINT make it exit 0.
+func TestMain_SignalShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	bin := filepath.Join(t.TempDir(), "lookupd")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			var logs syncBuffer
+			cmd := exec.Command(bin, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1")
+			cmd.Stderr = &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(logs.String(), "lookupd started") {
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					<-done
+					t.Fatalf("daemon did not start; logs:\n%s", logs.String())
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("daemon exited early: %v\n%s", err, logs.String())
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit after %s: %v\n%s", sig, err, logs.String())
+				}
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("no exit within 15s of %s", sig)
+			}
+			if !strings.Contains(logs.String(), "lookupd stopped") {
+				t.Errorf("missing shutdown log:\n%s", logs.String())
+			}
+		})
+	}
+}
