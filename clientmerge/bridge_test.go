@@ -1,0 +1,252 @@
+package clientmerge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nsqio/go-nsq"
+	"github.com/nsqio/nsq/nsqd"
+)
+
+// fakeConsumer records Bridge's calls; its function fields decide the
+// answers.
+type fakeConsumer struct {
+	connect    func(addr string) error
+	disconnect func(addr string) error
+	mu         sync.Mutex
+	calls      []string
+}
+
+var _ NSQDConnector = (*fakeConsumer)(nil)
+
+func (f *fakeConsumer) ConnectToNSQD(addr string) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, "connect "+addr)
+	f.mu.Unlock()
+	return f.connect(addr)
+}
+
+func (f *fakeConsumer) DisconnectFromNSQD(addr string) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, "disconnect "+addr)
+	f.mu.Unlock()
+	return f.disconnect(addr)
+}
+
+func (f *fakeConsumer) callLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+// TestBridge_Reconcile drives Bridge with a scripted lookupd and a fake
+// consumer, covering retries and go-nsq's sentinel errors.
+func TestBridge_Reconcile(t *testing.T) {
+	var answer atomic.Pointer[string]
+	set := func(body string) { answer.Store(&body) }
+	set(producersJSON(t, nil, "127.0.0.1:1", "127.0.0.1:2"))
+	var down atomic.Bool
+	addr, polls := fakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			respondV1(w, http.StatusInternalServerError, `{"message":"INTERNAL_ERROR"}`)
+			return
+		}
+		respondV1(w, http.StatusOK, *answer.Load())
+	})
+	var failsLeft atomic.Int32
+	failsLeft.Store(1)
+	fc := &fakeConsumer{
+		connect: func(a string) error {
+			switch a {
+			case "127.0.0.1:2":
+				if failsLeft.Add(-1) >= 0 {
+					return errors.New("dial refused")
+				}
+			case "127.0.0.1:3":
+				return nsq.ErrAlreadyConnected
+			}
+			return nil
+		},
+		disconnect: func(a string) error {
+			if a == "127.0.0.1:3" {
+				return nsq.ErrNotConnected
+			}
+			return nil
+		},
+	}
+	cl := newClient(t, []string{addr})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { done <- Bridge(ctx, cl, fc, "orders", 10*time.Millisecond) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	expect := func(want ...string) {
+		t.Helper()
+		eventually(t, 5*time.Second, "calls "+want[len(want)-1], func() bool { return len(fc.callLog()) >= len(want) })
+		// A few more polls must add nothing.
+		from := polls.Load()
+		eventually(t, 5*time.Second, "polls", func() bool { return polls.Load() >= from+4 })
+		if got := fc.callLog(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("calls:\n got %q\nwant %q", got, want)
+		}
+	}
+	// :2 fails once and is retried on the next poll.
+	calls := []string{"connect 127.0.0.1:1", "connect 127.0.0.1:2", "connect 127.0.0.1:2"}
+	expect(calls...)
+
+	// :3 is already connected (go-nsq reconnected it itself): no retry.
+	set(producersJSON(t, nil, "127.0.0.1:1", "127.0.0.1:3"))
+	calls = append(calls, "connect 127.0.0.1:3", "disconnect 127.0.0.1:2")
+	expect(calls...)
+
+	// Lookupds failing changes nothing.
+	down.Store(true)
+	expect(calls...)
+	down.Store(false)
+
+	// Everything gone: both disconnected, ErrNotConnected is fine.
+	set(producersJSON(t, nil))
+	calls = append(calls, "disconnect 127.0.0.1:1", "disconnect 127.0.0.1:3")
+	expect(calls...)
+
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Bridge returned %v, want context.Canceled", err)
+	}
+}
+
+func TestBridge_Args(t *testing.T) {
+	cl := newClient(t, []string{"127.0.0.1:1"})
+	fc := &fakeConsumer{}
+	if err := Bridge(t.Context(), nil, fc, "t", time.Second); err == nil {
+		t.Error("nil client accepted")
+	}
+	if err := Bridge(t.Context(), cl, nil, "t", time.Second); err == nil {
+		t.Error("nil consumer accepted")
+	}
+	if err := Bridge(t.Context(), cl, fc, "t", 0); err == nil {
+		t.Error("zero interval accepted")
+	}
+}
+
+// startNSQD runs a real nsqd v1.3.0 that registers with the given lookupd
+// TCP addresses.
+func startNSQD(t *testing.T, lookupdTCP ...string) (tcpAddr, httpAddr string) {
+	t.Helper()
+	opts := nsqd.NewOptions()
+	opts.TCPAddress = "127.0.0.1:0"
+	opts.HTTPAddress = "127.0.0.1:0"
+	opts.HTTPSAddress = ""
+	opts.BroadcastAddress = "127.0.0.1"
+	opts.DataPath = t.TempDir()
+	opts.NSQLookupdTCPAddresses = lookupdTCP
+	opts.Logger = nopLogger{}
+	n, err := nsqd.New(opts)
+	if err != nil {
+		t.Fatalf("nsqd.New: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Main() }()
+	t.Cleanup(func() {
+		n.Exit()
+		<-done
+	})
+	return n.RealTCPAddr().String(), n.RealHTTPAddr().String()
+}
+
+// TestBridge_EndToEnd: a real nsqd registered with only the second of
+// three lookupds; a go-nsq consumer driven by Bridge over all three gets a
+// published message, and is disconnected once that lookupd forgets the
+// nsqd, while the nsqd keeps running.
+func TestBridge_EndToEnd(t *testing.T) {
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			t.Parallel()
+			const topic, channel = "e2e", "ch"
+			ls := startN(t, im, 3)
+			fs := fronts(t, ls)
+			nsqdTCP, nsqdHTTP := startNSQD(t, ls[1].TCPAddr)
+			httpPost(t, "http://"+nsqdHTTP+"/topic/create?topic="+topic, "")
+
+			cl := newClient(t, frontAddrs(fs), WithTimeout(2*time.Second))
+			eventually(t, 10*time.Second, "nsqd registered with lookupd B", func() bool {
+				res, _ := cl.Lookup(t.Context(), topic)
+				return res != nil && len(res.Producers) == 1 && res.Producers[0].TCPAddr() == nsqdTCP
+			})
+
+			cfg := nsq.NewConfig()
+			cfg.LookupdPollInterval = 50 * time.Millisecond // go-nsq's own redial period
+			consumer, err := nsq.NewConsumer(topic, channel, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			consumer.SetLogger(nopLogger{}, nsq.LogLevelError)
+			msgs := make(chan string, 4)
+			consumer.AddHandler(nsq.HandlerFunc(func(m *nsq.Message) error {
+				msgs <- string(m.Body)
+				return nil
+			}))
+
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			var wg sync.WaitGroup
+			wg.Go(func() { done <- Bridge(ctx, cl, consumer, topic, 20*time.Millisecond) })
+			t.Cleanup(func() {
+				cancel()
+				wg.Wait()
+				consumer.Stop()
+				<-consumer.StopChan
+			})
+
+			eventually(t, 10*time.Second, "consumer connected", func() bool {
+				return consumer.Stats().Connections == 1
+			})
+			httpPost(t, "http://"+nsqdHTTP+"/pub?topic="+topic, "hello")
+			select {
+			case m := <-msgs:
+				if m != "hello" {
+					t.Fatalf("message %q", m)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no message delivered")
+			}
+
+			// Let nsqd's channel registration land first, so that nothing
+			// re-adds the topic after the delete.
+			eventually(t, 10*time.Second, "channel registered", func() bool {
+				res, _ := cl.Channels(t.Context(), topic)
+				return res != nil && len(res.Channels) == 1
+			})
+			httpPost(t, "http://"+ls[1].HTTPAddr+"/topic/delete?topic="+topic, "")
+			eventually(t, 10*time.Second, "consumer disconnected", func() bool {
+				return consumer.Stats().Connections == 0
+			})
+			// DisconnectFromNSQD also stopped go-nsq's own redialling:
+			// still disconnected after a number of its 50 ms periods,
+			// measured by bridge polls.
+			from := fs[2].count.Load()
+			eventually(t, 10*time.Second, "bridge polls", func() bool { return fs[2].count.Load() >= from+10 })
+			if n := consumer.Stats().Connections; n != 0 {
+				t.Errorf("consumer reconnected: %d connections", n)
+			}
+
+			// Stopping the consumer ends Bridge with nil.
+			consumer.Stop()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Bridge returned %v after consumer stop, want nil", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Bridge did not return after consumer stop")
+			}
+		})
+	}
+}

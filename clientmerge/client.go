@@ -1,0 +1,272 @@
+package clientmerge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Client asks every configured lookupd at once and merges their answers.
+// It is safe for concurrent use by multiple goroutines; its configuration
+// cannot change after New. It holds no goroutines between calls.
+type Client struct {
+	addrs        []string // as given to New
+	bases        []string // normalised base URLs, parallel to addrs
+	http         *http.Client
+	ownTransport *http.Transport // nil when the caller supplied the client
+	logger       *slog.Logger
+	timeout      time.Duration
+	minResponses int
+	concurrency  int
+	maxBytes     int64
+	snaps        *snapshotStore // nil when snapshots are off
+}
+
+// New returns a Client for the lookupds at httpAddrs. Each address is
+// "host:port" or a base URL such as "http://host:port"; it is kept as given
+// in every Response and error. New does no I/O. It fails for an empty list,
+// an empty, unparseable or repeated address, or an invalid option.
+func New(httpAddrs []string, opts ...Option) (*Client, error) {
+	s := settings{
+		timeout:      DefaultTimeout,
+		minResponses: 1,
+		snapshots:    true,
+		concurrency:  DefaultMaxConcurrency,
+		maxBytes:     DefaultMaxResponseBytes,
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&s); err != nil {
+			return nil, fmt.Errorf("clientmerge: %w", err)
+		}
+	}
+	if len(httpAddrs) == 0 {
+		return nil, errors.New("clientmerge: no lookupd addresses")
+	}
+	if s.minResponses > len(httpAddrs) {
+		return nil, fmt.Errorf("clientmerge: min responses %d exceeds the %d lookupds", s.minResponses, len(httpAddrs))
+	}
+	c := &Client{
+		addrs:        slices.Clone(httpAddrs),
+		bases:        make([]string, len(httpAddrs)),
+		http:         s.httpClient,
+		logger:       s.logger,
+		timeout:      s.timeout,
+		minResponses: s.minResponses,
+		concurrency:  s.concurrency,
+		maxBytes:     s.maxBytes,
+	}
+	seen := make(map[string]bool, len(httpAddrs))
+	for i, a := range httpAddrs {
+		base, err := baseURL(a)
+		if err != nil {
+			return nil, fmt.Errorf("clientmerge: lookupd address %q: %w", a, err)
+		}
+		if seen[base] {
+			return nil, fmt.Errorf("clientmerge: lookupd address %q given twice", a)
+		}
+		seen[base] = true
+		c.bases[i] = base
+	}
+	if c.http == nil {
+		// Every request carries the call's context, whose deadline is the
+		// timeout; the client's own timeouts are a backstop set later than
+		// that, so that an expired request always reports
+		// context.DeadlineExceeded.
+		backstop := 2 * s.timeout
+		c.ownTransport = &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: backstop, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   backstop,
+			ResponseHeaderTimeout: backstop,
+			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   4,
+		}
+		c.http = &http.Client{Transport: c.ownTransport, Timeout: backstop}
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if s.snapshots {
+		c.snaps = newSnapshotStore()
+	}
+	return c, nil
+}
+
+// baseURL turns "host:port" or "http(s)://host:port[/prefix]" into a base
+// URL without a trailing slash.
+func baseURL(addr string) (string, error) {
+	if addr == "" {
+		return "", errors.New("empty address")
+	}
+	raw := addr
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("parse: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("unsupported scheme %q", u.Scheme)
+	}
+	if u.Host == "" {
+		return "", errors.New("no host")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("query or fragment not allowed")
+	}
+	return strings.TrimSuffix(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
+}
+
+// Addrs returns the lookupd addresses as given to New. The caller owns the
+// returned slice.
+func (c *Client) Addrs() []string { return slices.Clone(c.addrs) }
+
+// CloseIdleConnections closes the idle keep-alive connections of the
+// Client's own HTTP transport (it does nothing for a client supplied with
+// WithHTTPClient). The Client stays usable. Safe for concurrent use.
+func (c *Client) CloseIdleConnections() {
+	if c.ownTransport != nil {
+		c.ownTransport.CloseIdleConnections()
+	}
+}
+
+// Lookup asks every lookupd for the producers and channels of topic and
+// merges the answers. It blocks for at most about the configured timeout
+// (or until ctx ends, whichever is first).
+//
+// Success means at least MinResponses (default 1) lookupds answered. A
+// lookupd that answers 404 TOPIC_NOT_FOUND has answered, with nothing. The
+// outcomes are:
+//   - every lookupd answered: the merged result and a nil error;
+//   - some failed, enough answered: the union of the answers that arrived
+//     and a *PartialError naming each failed lookupd;
+//   - too few answered, a snapshot of this topic exists: the snapshot with
+//     Stale set and a *StaleError (wrapping an *UnavailableError);
+//   - too few answered, no snapshot: nil and an *UnavailableError;
+//   - ctx ended: nil and an error wrapping ctx.Err().
+//
+// The caller owns the returned result.
+func (c *Client) Lookup(ctx context.Context, topic string) (*LookupResult, error) {
+	if topic == "" {
+		return nil, errors.New("lookup: empty topic")
+	}
+	return runQuery(ctx, c, query{
+		op:         "lookup",
+		key:        "lookup\x00" + topic,
+		pathQuery:  "/lookup?topic=" + url.QueryEscape(topic),
+		notFoundOK: true,
+	}, func(answers []answer[lookupBody]) *LookupResult {
+		return &LookupResult{Topic: topic, Producers: mergeProducers(answers), Channels: mergeLookupChannels(answers)}
+	}, func(r *LookupResult) *Meta { return &r.Meta }, cloneLookup)
+}
+
+// Topics asks every lookupd for its topics and returns their sorted union.
+// Outcomes, blocking and ownership are as for Lookup.
+func (c *Client) Topics(ctx context.Context) (*TopicsResult, error) {
+	return runQuery(ctx, c, query{
+		op:        "topics",
+		key:       "topics",
+		pathQuery: "/topics",
+	}, func(answers []answer[topicsBody]) *TopicsResult {
+		return &TopicsResult{Topics: mergeTopics(answers)}
+	}, func(r *TopicsResult) *Meta { return &r.Meta }, cloneTopics)
+}
+
+// Channels asks every lookupd for the channels of topic and returns their
+// sorted union. Outcomes, blocking and ownership are as for Lookup.
+func (c *Client) Channels(ctx context.Context, topic string) (*ChannelsResult, error) {
+	if topic == "" {
+		return nil, errors.New("channels: empty topic")
+	}
+	return runQuery(ctx, c, query{
+		op:         "channels",
+		key:        "channels\x00" + topic,
+		pathQuery:  "/channels?topic=" + url.QueryEscape(topic),
+		notFoundOK: true,
+	}, func(answers []answer[channelsBody]) *ChannelsResult {
+		return &ChannelsResult{Topic: topic, Channels: mergeChannels(answers)}
+	}, func(r *ChannelsResult) *Meta { return &r.Meta }, cloneChannels)
+}
+
+// Nodes asks every lookupd for its producers (/nodes) and merges them:
+// one Node per TCPAddr with the union of its topics. Outcomes, blocking and
+// ownership are as for Lookup.
+func (c *Client) Nodes(ctx context.Context) (*NodesResult, error) {
+	return runQuery(ctx, c, query{
+		op:        "nodes",
+		key:       "nodes",
+		pathQuery: "/nodes",
+	}, func(answers []answer[nodesBody]) *NodesResult {
+		return &NodesResult{Nodes: mergeNodes(answers)}
+	}, func(r *NodesResult) *Meta { return &r.Meta }, cloneNodes)
+}
+
+// query describes one kind of request.
+type query struct {
+	op         string // for error messages
+	key        string // snapshot key
+	pathQuery  string
+	notFoundOK bool // 404 TOPIC_NOT_FOUND is an empty answer
+}
+
+// answer is one successful lookupd's decoded body.
+type answer[T any] struct {
+	addr string
+	body T
+}
+
+// runQuery fans q out, applies the MinResponses rule, merges, and keeps or
+// serves the snapshot.
+func runQuery[T, R any](ctx context.Context, c *Client, q query,
+	merge func([]answer[T]) *R, meta func(*R) *Meta, clone func(*R) *R) (*R, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", q.op, err)
+	}
+	bodies, resps := fanOut[T](ctx, c, q)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", q.op, err)
+	}
+	var failed []*LookupdError
+	answers := make([]answer[T], 0, len(resps))
+	for i, r := range resps {
+		if r.Err != nil {
+			failed = append(failed, &LookupdError{Addr: r.Addr, Err: r.Err})
+			continue
+		}
+		answers = append(answers, answer[T]{addr: r.Addr, body: bodies[i]})
+	}
+	if len(answers) < c.minResponses {
+		ue := &UnavailableError{Failed: failed, Answered: len(answers), Required: c.minResponses, Total: len(resps)}
+		if c.snaps != nil {
+			if v, at, ok := c.snaps.get(q.key); ok {
+				r := clone(v.(*R))
+				age := time.Since(at)
+				m := meta(r)
+				m.Responses, m.Answered, m.Stale, m.Age = resps, len(answers), true, age
+				return r, &StaleError{Age: age, Err: ue}
+			}
+		}
+		return nil, ue
+	}
+	r := merge(answers)
+	m := meta(r)
+	m.Responses, m.Answered = resps, len(answers)
+	if c.snaps != nil {
+		c.snaps.put(q.key, clone(r))
+	}
+	if len(failed) > 0 {
+		return r, &PartialError{Failed: failed, Answered: len(answers), Total: len(resps)}
+	}
+	return r, nil
+}

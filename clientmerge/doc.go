@@ -1,0 +1,82 @@
+// Package clientmerge is the consumer side of lookupd: it asks every
+// lookupd (anything speaking the nsqlookupd v1.3.0 HTTP API, ours or
+// nsqlookupd itself) at once and merges their answers into one eventually
+// consistent view.
+//
+// Lookupds never talk to each other; every producer registers with each of
+// them. A client that unions all their answers sees a producer as soon as
+// any one lookupd does, and keeps seeing it while any one lookupd still
+// lists it. clientmerge does that union:
+//
+//   - Lookup, Topics, Channels and Nodes fan out to all lookupds in
+//     parallel (bounded by WithMaxConcurrency), each call under its own
+//     context with the per-lookupd timeout, so a call takes about the
+//     slowest answer or the timeout, never the sum.
+//   - Producers and nodes are deduplicated by broadcast_address:tcp_port
+//     with a map, in time linear in the size of the answers, and sorted, so
+//     equal inputs give equal outputs. Each carries SeenBy and Lookupds, so
+//     a caller sees where lookupds disagree. Topics and channels are sorted
+//     unions.
+//   - Every result records, per lookupd, its address, its error (nil when
+//     it answered) and its latency.
+//   - Success means at least MinResponses (default 1) lookupds answered; a
+//     404 TOPIC_NOT_FOUND is an answer (an empty one). When some lookupds
+//     fail, the union of the others comes with a *PartialError. When too
+//     few answer, the last successful answer of the same query (the
+//     snapshot) is served marked Stale with a *StaleError, or, without a
+//     snapshot, nil and an *UnavailableError. Use errors.As to tell them
+//     apart.
+//   - Watch polls one topic and calls back when its producer set changes;
+//     Bridge uses the same loop to keep a go-nsq Consumer connected to
+//     exactly the merged producers.
+//
+// The package speaks only HTTP and JSON and imports nothing from
+// github.com/lookupd/lookupd/lookup: it is an outside client of the
+// lookupds, and its tests check our lookupd and nsqlookupd alike.
+//
+// # Usage
+//
+//	c, err := clientmerge.New(
+//		[]string{"lookupd-1:4161", "lookupd-2:4161", "lookupd-3:4161"},
+//		clientmerge.WithTimeout(2*time.Second),
+//	)
+//	if err != nil {
+//		return err
+//	}
+//	res, err := c.Lookup(ctx, "orders")
+//	var partial *clientmerge.PartialError
+//	var stale *clientmerge.StaleError
+//	switch {
+//	case err == nil:
+//	case errors.As(err, &stale):
+//		log.Warn("lookupds down, using snapshot", "age", stale.Age)
+//	case errors.As(err, &partial):
+//		log.Warn("some lookupds failed", "err", err)
+//	default:
+//		return err // no data at all
+//	}
+//	for _, p := range res.Producers {
+//		fmt.Println(p.TCPAddr(), "seen by", p.SeenBy, "of", len(res.Responses))
+//	}
+//
+// Feeding a go-nsq consumer from all lookupds at once, instead of
+// ConnectToNSQLookupds:
+//
+//	consumer, err := nsq.NewConsumer("orders", "billing", nsq.NewConfig())
+//	if err != nil {
+//		return err
+//	}
+//	consumer.AddHandler(handler)
+//	var wg sync.WaitGroup
+//	wg.Go(func() {
+//		// Returns when ctx ends or the consumer stops.
+//		err := clientmerge.Bridge(ctx, c, consumer, "orders", 15*time.Second)
+//		log.Info("bridge stopped", "err", err)
+//	})
+//	// ... on shutdown:
+//	consumer.Stop()
+//	<-consumer.StopChan
+//	wg.Wait()
+//
+// A runnable version of the first part is ExampleClient_Lookup.
+package clientmerge

@@ -1,0 +1,127 @@
+package clientmerge
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Defaults of the options.
+const (
+	// DefaultTimeout bounds each call (and with it every lookupd's answer).
+	DefaultTimeout = 5 * time.Second
+	// DefaultMaxResponseBytes bounds the body read from one lookupd.
+	DefaultMaxResponseBytes = 64 << 20
+	// DefaultMaxConcurrency bounds the requests in flight per call; with
+	// fewer lookupds than this, all are asked at once.
+	DefaultMaxConcurrency = 32
+)
+
+// Option configures a Client in New.
+type Option func(*settings) error
+
+type settings struct {
+	timeout      time.Duration
+	httpClient   *http.Client
+	logger       *slog.Logger
+	minResponses int
+	snapshots    bool
+	concurrency  int
+	maxBytes     int64
+}
+
+// WithTimeout sets the per-lookupd timeout (default DefaultTimeout). Every
+// call gets its own context with this timeout, shared by all the requests
+// it sends in parallel, so a call returns within about d however many
+// lookupds hang. d must be positive.
+func WithTimeout(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 {
+			return errors.New("timeout must be positive")
+		}
+		s.timeout = d
+		return nil
+	}
+}
+
+// WithHTTPClient makes the Client send its requests with hc instead of its
+// own (which has dial, header and idle timeouts). The per-call context
+// timeout applies either way. hc must not be nil.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(s *settings) error {
+		if hc == nil {
+			return errors.New("http client is nil")
+		}
+		s.httpClient = hc
+		return nil
+	}
+}
+
+// WithLogger sets the logger of Watch and Bridge (default: a text handler on
+// stderr). The query methods log nothing: they return their errors.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) error {
+		if l == nil {
+			return errors.New("logger is nil")
+		}
+		s.logger = l
+		return nil
+	}
+}
+
+// MinResponses sets how many lookupds must answer for a call to succeed
+// (default 1). With fewer, the call returns an *UnavailableError and no
+// fresh data, even though some lookupds answered; a snapshot is served
+// instead when one exists. n must lie between 1 and the number of
+// lookupds.
+func MinResponses(n int) Option {
+	return func(s *settings) error {
+		if n < 1 {
+			return errors.New("min responses must be at least 1")
+		}
+		s.minResponses = n
+		return nil
+	}
+}
+
+// WithSnapshots turns the snapshot fallback on (the default) or off. With
+// it on, the Client keeps the last successful answer of each query (per
+// topic for Lookup and Channels) and serves it, marked stale, when too few
+// lookupds answer. A snapshot is kept per distinct query for the Client's
+// life, so a Client that looks up an unbounded set of topics should turn
+// snapshots off.
+func WithSnapshots(enabled bool) Option {
+	return func(s *settings) error {
+		s.snapshots = enabled
+		return nil
+	}
+}
+
+// WithMaxConcurrency bounds how many requests one call has in flight
+// (default DefaultMaxConcurrency). With fewer than the number of lookupds,
+// the rest wait their turn within the same timeout, and a lookupd whose turn
+// has not come when the timeout expires counts as failed. n must be
+// positive.
+func WithMaxConcurrency(n int) Option {
+	return func(s *settings) error {
+		if n < 1 {
+			return errors.New("max concurrency must be at least 1")
+		}
+		s.concurrency = n
+		return nil
+	}
+}
+
+// WithMaxResponseBytes bounds the body read from one lookupd (default
+// DefaultMaxResponseBytes); a longer body is a failure of that lookupd
+// with ErrResponseTooLarge. n must be positive.
+func WithMaxResponseBytes(n int64) Option {
+	return func(s *settings) error {
+		if n < 1 {
+			return errors.New("max response bytes must be at least 1")
+		}
+		s.maxBytes = n
+		return nil
+	}
+}
