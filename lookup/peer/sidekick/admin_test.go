@@ -1,0 +1,115 @@
+package sidekick_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lookupd/lookupd/lookup/peer"
+	"github.com/lookupd/lookupd/lookup/peer/peertest"
+	"github.com/lookupd/lookupd/lookup/peer/sidekick"
+)
+
+func do(t *testing.T, method, url string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, body
+}
+
+func TestAdmin(t *testing.T) {
+	ds := peertest.StartN(t, peertest.StartNSQ, 1)
+	c := startClient(t, peertest.TCPAddrs(ds), 24160, false)
+	srv := httptest.NewServer(sidekick.NewAdmin(c, nil, testLogger(t)))
+	defer srv.Close()
+
+	if code, body := do(t, "GET", srv.URL+"/ping"); code != 200 || string(body) != "OK" {
+		t.Fatalf("ping = %d %q", code, body)
+	}
+	code, body := do(t, "POST", srv.URL+"/register?topic=t&channel=ch")
+	if code != 200 {
+		t.Fatalf("register = %d %s", code, body)
+	}
+	var st sidekick.State
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(st.Registrations, []peer.Registration{{Topic: "t", Channel: "ch"}}) || st.Identity.TCPPort != 24160 || st.Health != nil {
+		t.Fatalf("state after register = %+v", st)
+	}
+	peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, "127.0.0.1", 24160, "t", "ch"))
+	if code, body := do(t, "POST", srv.URL+"/register?topic=u"); code != 200 {
+		t.Fatalf("register u = %d %s", code, body)
+	}
+	peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, "127.0.0.1", 24160, "u"))
+
+	code, body = do(t, "GET", srv.URL+"/state")
+	if code != 200 {
+		t.Fatalf("state = %d %s", code, body)
+	}
+	st = sidekick.State{}
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Lookupds) != 1 || !st.Lookupds[0].Connected || st.Lookupds[0].Address != ds[0].TCPAddr || len(st.Registrations) != 2 {
+		t.Fatalf("state = %s", body)
+	}
+
+	if code, body := do(t, "POST", srv.URL+"/unregister?topic=t"); code != 200 {
+		t.Fatalf("unregister = %d %s", code, body)
+	}
+	peertest.Eventually(t, 3*time.Second, peertest.Unregistered(ds, "127.0.0.1", 24160, "t"))
+	if got := c.State(); !slices.Equal(got, []peer.Registration{{Topic: "u"}}) {
+		t.Fatalf("client state = %v", got)
+	}
+
+	errCases := []struct {
+		method, path string
+		status       int
+		message      string
+	}{
+		{"POST", "/register", 400, "MISSING_ARG_TOPIC"},
+		{"POST", "/register?topic=bad%20name", 400, "INVALID_ARG_TOPIC"},
+		{"POST", "/register?topic=t&channel=" + strings.Repeat("c", 65), 400, "INVALID_ARG_CHANNEL"},
+		{"POST", "/unregister?topic=t&channel=a/b", 400, "INVALID_ARG_CHANNEL"},
+		{"GET", "/register?topic=t", 405, "METHOD_NOT_ALLOWED"},
+		{"GET", "/nope", 404, "NOT_FOUND"},
+	}
+	for _, ec := range errCases {
+		code, body := do(t, ec.method, srv.URL+ec.path)
+		var msg struct{ Message string }
+		_ = json.Unmarshal(body, &msg)
+		if code != ec.status || msg.Message != ec.message {
+			t.Errorf("%s %s = %d %s, want %d %s", ec.method, ec.path, code, body, ec.status, ec.message)
+		}
+	}
+	if got := c.State(); !slices.Equal(got, []peer.Registration{{Topic: "u"}}) {
+		t.Fatalf("bad requests changed state: %v", got)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "POST", srv.URL+"/register?topic=v"); code != 503 || !strings.Contains(string(body), "SHUTTING_DOWN") {
+		t.Fatalf("register after close = %d %s", code, body)
+	}
+}
