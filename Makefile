@@ -20,5 +20,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZTIME) ./lookup/wire/
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./lookup/httpapi/
 
+# A local cluster on 127.0.0.1: 3 lookupds, 2 producerd sidekicks, the merged view.
+demo: build
+	bin/demo -bin bin
+
 clean:
 	rm -rf bin

@@ -1,0 +1,274 @@
+// Command demo brings up a local lookupd cluster on 127.0.0.1 from the
+// binaries in a directory (make demo builds them into bin/): three lookupd
+// processes that do not know about each other and two producerd sidekicks
+// that heartbeat to all three. It prints what /lookup returns on each
+// lookupd and the merged view clientmerge builds from all of them, then
+// stops one lookupd and one producer to show that discovery carries on,
+// and shuts everything down. It stops by itself, or on Ctrl-C.
+//
+// Unlike the daemons' mains it imports clientmerge: showing the merged view
+// is the point of the demo.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lookupd/lookupd/clientmerge"
+)
+
+func main() {
+	bin := flag.String("bin", "bin", "directory holding the lookupd and producerd binaries")
+	topic := flag.String("topic", "orders", "topic to look up")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *bin, *topic); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// proc is one child process of the demo.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// start runs a binary with its stderr sent to a log file under dir.
+func start(dir, name, bin string, args ...string) (*proc, error) {
+	logf, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM and waits up to 10 s, then kills.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// freeAddrs reserves n loopback ports by binding and releasing them.
+func freeAddrs(n int) ([]string, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+// waitUntil polls cond every 50 ms until it holds, ctx ends or timeout.
+func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("timed out waiting for %s", what)
+			}
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func httpGet(url string) (string, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return fmt.Sprintf("%d %s", resp.StatusCode, b), err
+}
+
+func run(ctx context.Context, out io.Writer, bin, topic string) error {
+	dir, err := os.MkdirTemp("", "lookupd-demo-")
+	if err != nil {
+		return err
+	}
+	var procs []*proc
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			procs[i].stop()
+		}
+		fmt.Fprintf(out, "\nall processes stopped; logs are in %s\n", dir)
+	}()
+
+	addrs, err := freeAddrs(8)
+	if err != nil {
+		return err
+	}
+	type lookupd struct{ tcp, http string }
+	lookupds := []lookupd{{addrs[0], addrs[1]}, {addrs[2], addrs[3]}, {addrs[4], addrs[5]}}
+	fmt.Fprintln(out, "== starting 3 lookupds on 127.0.0.1 (they never talk to each other)")
+	for i, l := range lookupds {
+		p, err := start(dir, fmt.Sprintf("lookupd-%c", 'A'+i), filepath.Join(bin, "lookupd"),
+			"--tcp-address="+l.tcp, "--http-address="+l.http, "--broadcast-address=127.0.0.1",
+			"--inactive-producer-timeout=10s", "--log-level=warn")
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		fmt.Fprintf(out, "   lookupd %c: tcp %s  http %s\n", 'A'+i, l.tcp, l.http)
+	}
+	var tcpAddrs, httpAddrs []string
+	for _, l := range lookupds {
+		tcpAddrs = append(tcpAddrs, "--lookupd-tcp-address="+l.tcp)
+		httpAddrs = append(httpAddrs, l.http)
+	}
+	for _, h := range httpAddrs {
+		if err := waitUntil(ctx, 10*time.Second, "lookupd "+h, func() bool { s, err := httpGet("http://" + h + "/ping"); return err == nil && s == "200 OK" }); err != nil {
+			return err
+		}
+	}
+
+	producers := []struct {
+		name, port, admin string
+		regs              []string
+	}{
+		{"producer-1", "4150", addrs[6], []string{topic + "/billing", topic + "/shipping", "clicks"}},
+		{"producer-2", "4250", addrs[7], []string{topic + "/billing", "payments"}},
+	}
+	fmt.Fprintln(out, "\n== starting 2 producerd sidekicks, each heartbeating to all 3 lookupds")
+	var prodProcs []*proc
+	for _, pr := range producers {
+		args := append([]string{}, tcpAddrs...)
+		args = append(args, "--broadcast-address=127.0.0.1", "--broadcast-tcp-port="+pr.port,
+			"--broadcast-http-port="+fmt.Sprint(atoi(pr.port)+1), "--hostname="+pr.name,
+			"--heartbeat-interval=1s", "--http-address="+pr.admin, "--log-level=warn")
+		for _, r := range pr.regs {
+			args = append(args, "--register="+r)
+		}
+		p, err := start(dir, pr.name, filepath.Join(bin, "producerd"), args...)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		prodProcs = append(prodProcs, p)
+		fmt.Fprintf(out, "   %s announces 127.0.0.1:%s with %s\n", pr.name, pr.port, strings.Join(pr.regs, ", "))
+	}
+
+	client, err := clientmerge.New(httpAddrs, clientmerge.WithTimeout(time.Second))
+	if err != nil {
+		return err
+	}
+	if err := waitUntil(ctx, 15*time.Second, "both producers on every lookupd", func() bool {
+		res, err := client.Lookup(ctx, topic)
+		if err != nil || len(res.Producers) != 2 {
+			return false
+		}
+		for _, p := range res.Producers {
+			if p.SeenBy != 3 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "\n== GET /lookup?topic=%s on each lookupd\n", topic)
+	for i, h := range httpAddrs {
+		s, err := httpGet("http://" + h + "/lookup?topic=" + topic)
+		if err != nil {
+			s = "error: " + err.Error()
+		}
+		fmt.Fprintf(out, "   lookupd %c: %s\n", 'A'+i, s)
+	}
+	printMerged(ctx, out, client, topic, "merged view from all 3 lookupds (clientmerge)")
+
+	fmt.Fprintln(out, "\n== stopping lookupd B: discovery carries on through A and C")
+	procs[1].stop()
+	printMerged(ctx, out, client, topic, "merged view with lookupd B down")
+
+	fmt.Fprintln(out, "\n== stopping producer-2 (SIGTERM: it unregisters from every lookupd it reaches)")
+	prodProcs[1].stop()
+	if err := waitUntil(ctx, 10*time.Second, "producer-2 gone", func() bool {
+		res, _ := client.Lookup(ctx, topic)
+		return res != nil && len(res.Producers) == 1
+	}); err != nil {
+		return err
+	}
+	printMerged(ctx, out, client, topic, "merged view after producer-2 left")
+	fmt.Fprintln(out, "\n== demo done; shutting down")
+	return nil
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func printMerged(ctx context.Context, out io.Writer, c *clientmerge.Client, topic, title string) {
+	fmt.Fprintf(out, "\n== %s\n", title)
+	res, err := c.Lookup(ctx, topic)
+	if res == nil {
+		fmt.Fprintf(out, "   no answer: %v\n", err)
+		return
+	}
+	fmt.Fprintf(out, "   topic %s: channels %v, %d of %d lookupds answered\n", topic, res.Channels, res.Answered, len(res.Responses))
+	for _, p := range res.Producers {
+		fmt.Fprintf(out, "   producer %-16s seen by %d lookupd(s)\n", p.TCPAddr(), p.SeenBy)
+	}
+	var pe *clientmerge.PartialError
+	if errors.As(err, &pe) {
+		fmt.Fprintf(out, "   partial failure reported: %v\n", err)
+	}
+}
