@@ -9,7 +9,10 @@ import (
 )
 
 const (
-	headerNSQ      = "X-NSQ-Content-Type"
+	// headerNSQ is in canonical form because it is assigned to the header
+	// map directly: Header.Get finds it, and the wire spelling matches
+	// nsqlookupd's (which uses Header.Set).
+	headerNSQ      = "X-Nsq-Content-Type"
 	headerNSQValue = "nsq; version=1.0"
 	contentJSON    = "application/json; charset=utf-8"
 )

@@ -74,12 +74,14 @@ func New(db *registry.DB, opts Options) *Handler {
 	})
 
 	r.GET("/ping", h.handlePing)
-	r.GET("/info", h.api(h.handleInfo))
-	r.GET("/debug", h.api(h.handleDebug))
+	// nsqlookupd reads no query on /info, /debug, /topics and /nodes, so a
+	// malformed one is not an error there.
+	r.GET("/info", h.apiNoQuery(h.handleInfo))
+	r.GET("/debug", h.apiNoQuery(h.handleDebug))
 	r.GET("/lookup", h.api(h.handleLookup))
-	r.GET("/topics", h.api(h.handleTopics))
+	r.GET("/topics", h.apiNoQuery(h.handleTopics))
 	r.GET("/channels", h.api(h.handleChannels))
-	r.GET("/nodes", h.api(h.handleNodes))
+	r.GET("/nodes", h.apiNoQuery(h.handleNodes))
 	r.POST("/topic/create", h.api(h.handleCreateTopic))
 	r.POST("/topic/delete", h.api(h.handleDeleteTopic))
 	r.POST("/channel/create", h.api(h.handleCreateChannel))
@@ -111,9 +113,19 @@ type apiFunc func(req *http.Request, q url.Values) (any, error)
 
 // api adapts an apiFunc: it parses the query, calls f and writes the
 // result with the single responder.
-func (h *Handler) api(f apiFunc) httprouter.Handle {
+func (h *Handler) api(f apiFunc) httprouter.Handle { return h.adapt(f, true) }
+
+// apiNoQuery adapts an apiFunc that takes no parameters: the query is not
+// parsed, and f gets empty values.
+func (h *Handler) apiNoQuery(f apiFunc) httprouter.Handle { return h.adapt(f, false) }
+
+func (h *Handler) adapt(f apiFunc, parse bool) httprouter.Handle {
 	return func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
-		q, err := url.ParseQuery(req.URL.RawQuery)
+		var q url.Values
+		var err error
+		if parse {
+			q, err = url.ParseQuery(req.URL.RawQuery)
+		}
 		var data any
 		if err != nil {
 			err = errInvalidRequest

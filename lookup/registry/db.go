@@ -256,8 +256,10 @@ func (db *DB) Register(id, topic, channel string) (bool, error) {
 
 // Unregister removes the peer from channel of topic, or, with an empty
 // channel, from topic and every channel of it. A topic or channel whose name
-// ends in "#ephemeral" is removed when its last producer leaves; others
-// stay listed. It reports whether the peer was removed from anything.
+// ends in "#ephemeral" is removed when it is left without producers (as in
+// nsqlookupd, also when the peer was not one of them); others stay listed.
+// Unregistering a topic does not remove its channels. It reports whether
+// the peer was removed from anything.
 func (db *DB) Unregister(id, topic, channel string) (bool, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -270,32 +272,41 @@ func (db *DB) Unregister(id, topic, channel string) (bool, error) {
 		return false, nil
 	}
 	m := p.topics[topic]
-	removed := false
+	removed, dropped := false, false
 	if channel != "" {
 		if m != nil && m.chans.has(channel) {
 			db.leaveChannel(p, m, t, channel, true)
 			removed = true
+		} else if c := t.channels[channel]; c != nil && len(c.producers) == 0 && isEphemeral(channel) {
+			// As in nsqlookupd, an ephemeral channel without producers goes
+			// away on UNREGISTER even from a peer that did not hold it.
+			delete(t.channels, channel)
+			dropped = true
 		}
-	} else if m != nil {
-		for _, ch := range m.chans.list() {
-			db.leaveChannel(p, m, t, ch, false)
-			removed = true
-		}
-		if m.inTopic {
-			m.inTopic = false
-			m.tomb = false
-			delete(t.producers, p)
-			p.nRegs--
-			removed = true
-			if len(t.producers) == 0 && isEphemeral(topic) {
-				db.unregisterTopic(t)
+	} else {
+		if m != nil {
+			for _, ch := range m.chans.list() {
+				db.leaveChannel(p, m, t, ch, false)
+				removed = true
 			}
+			if m.inTopic {
+				m.inTopic = false
+				m.tomb = false
+				delete(t.producers, p)
+				p.nRegs--
+				removed = true
+			}
+		}
+		// Likewise for an ephemeral topic, whoever sent the UNREGISTER.
+		if t.registered && len(t.producers) == 0 && isEphemeral(topic) {
+			db.unregisterTopic(t)
+			dropped = true
 		}
 	}
 	if m != nil && !m.inTopic && m.chans.len() == 0 {
 		delete(p.topics, topic)
 	}
-	if removed {
+	if removed || dropped {
 		db.bumpTopic(t)
 	}
 	db.dropIfEmpty(t)
