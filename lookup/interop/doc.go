@@ -1,0 +1,10 @@
+// Package interop holds end-to-end tests that run our lookupd next to real
+// nsq components: an in-process nsqd v1.3.0 announcing itself to two
+// lookupds at once, and go-nsq v1.1.0 consumers that find that nsqd through
+// them. Every scenario runs twice, once against our lookupd and once
+// against an in-process nsqlookupd v1.3.0, so the expected behaviour is the
+// reference implementation's, not our reading of it.
+//
+// The package has tests only. It imports lookup/lookuptest and nsq's own
+// packages (nsqd, nsqlookupd, go-nsq) and must not be imported by anything.
+package interop
