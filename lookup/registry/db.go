@@ -160,10 +160,16 @@ func (db *DB) Touch(id string) bool {
 		db.mu.RUnlock()
 		return false
 	}
-	prev := p.lastUpdate.Swap(now)
+	// Only move the heartbeat forward, even if two Touches race.
+	prev := p.lastUpdate.Load()
+	for prev < now && !p.lastUpdate.CompareAndSwap(prev, now) {
+		prev = p.lastUpdate.Load()
+	}
 	db.mu.RUnlock()
-	if now-prev > db.inactiveNs {
-		// The peer was hidden; cached answers that left it out are stale.
+	// A query that read prev did so with a clock reading taken before this
+	// one; if the peer looked inactive to it, it looks inactive here too,
+	// and the answers that left it out are marked stale.
+	if db.now()-prev > db.inactiveNs {
 		db.mu.Lock()
 		if db.peers[id] == p {
 			for name := range p.topics {

@@ -10,7 +10,10 @@ import (
 type Producer struct {
 	ID string
 	PeerInfo
-	// LastUpdate is the time of the last IDENTIFY or PING.
+	// LastUpdate is the time of the last IDENTIFY or PING. It is not
+	// covered by versions: a PING from an active producer moves it without
+	// changing any version, so an answer cached by (version, ValidUntil)
+	// must leave it out, as nsqlookupd's /lookup and /nodes do.
 	LastUpdate time.Time
 }
 

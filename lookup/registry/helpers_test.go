@@ -1,0 +1,94 @@
+package registry_test
+
+import (
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/lookupd/lookupd/lookup/registry"
+)
+
+// Test settings: short timeouts keep the numbers readable.
+const (
+	testInactive  = 10 * time.Second
+	testTombstone = 4 * time.Second
+)
+
+// fakeClock is a manually advanced clock, safe for concurrent use.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock() *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// env is a DB under test with its clock.
+type env struct {
+	db  *registry.DB
+	clk *fakeClock
+}
+
+func newEnv(maxRegs int) *env {
+	clk := newFakeClock()
+	db := registry.New(registry.Options{
+		InactiveTimeout:         testInactive,
+		TombstoneLifetime:       testTombstone,
+		MaxRegistrationsPerPeer: maxRegs,
+		Now:                     clk.Now,
+	})
+	return &env{db: db, clk: clk}
+}
+
+// infoFor is the PeerInfo a test peer id identifies with: broadcast
+// address "host-<id>", node "host-<id>:4151".
+func infoFor(id string) registry.PeerInfo {
+	return registry.PeerInfo{
+		RemoteAddress:    "192.0.2.1:" + id,
+		Hostname:         "hostname-" + id,
+		BroadcastAddress: "host-" + id,
+		TCPPort:          4150,
+		HTTPPort:         4151,
+		Version:          "1.3.0",
+	}
+}
+
+func nodeOf(id string) string { return infoFor(id).Node() }
+
+func producerIDs(ps []registry.Producer) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func comparePeer(a, b registry.PeerInfo) int {
+	switch {
+	case a.BroadcastAddress != b.BroadcastAddress:
+		return cmpStr(a.BroadcastAddress, b.BroadcastAddress)
+	case a.TCPPort != b.TCPPort:
+		return a.TCPPort - b.TCPPort
+	case a.HTTPPort != b.HTTPPort:
+		return a.HTTPPort - b.HTTPPort
+	default:
+		return cmpStr(a.RemoteAddress, b.RemoteAddress)
+	}
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func isSortedUnique(s []string) bool {
+	return slices.IsSorted(s) && len(slices.Compact(slices.Clone(s))) == len(s)
+}
