@@ -183,6 +183,19 @@ var knownDifferences = []knownDifference{
 		want: []diffLine{{theirs: "GET /metrics → 404", ours: "GET /metrics → 200"}, {theirs: "GET /stats → 404", ours: "GET /stats → 200"}},
 	},
 	{
+		name: "wildcard topic in queries",
+		reason: "nsqlookupd passes the topic query parameter to its registry matcher unchecked, so " +
+			"topic=* matches every topic: /lookup?topic=* lists every producer of every topic and " +
+			"/channels?topic=* every channel, each answered by a full scan. \"*\" is not a valid topic " +
+			"name, no client documents the behaviour, and ours answers every query from an index, so " +
+			"ours treats \"*\" as the (unregistered) topic it names.",
+		sc: scenario{steps: seq(producer("a", 4150, "t c"), get("/lookup?topic=*"), get("/channels?topic=*"))},
+		want: []diffLine{
+			{theirs: "GET /lookup?topic=* → " + ct200 + `{"channels":["c"],"producers":[` + nodeA + `]}`, ours: "GET /lookup?topic=* → " + ct404 + `{"message":"TOPIC_NOT_FOUND"}`},
+			{theirs: "GET /channels?topic=* → " + ct200 + `{"channels":["c"]}`, ours: "GET /channels?topic=* → " + ct200 + `{"channels":[]}`},
+		},
+	},
+	{
 		name: "deterministic order",
 		reason: "nsqlookupd builds every list (topics, channels, producers, a node's topics) by iterating " +
 			"Go maps, so the order changes from one request to the next. Ours sorts them: names " +
