@@ -39,6 +39,7 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 		timeout:      DefaultTimeout,
 		minResponses: 1,
 		snapshots:    true,
+		maxSnapshots: DefaultMaxSnapshots,
 		concurrency:  DefaultMaxConcurrency,
 		maxBytes:     DefaultMaxResponseBytes,
 	}
@@ -97,7 +98,7 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 		c.logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	if s.snapshots {
-		c.snaps = newSnapshotStore()
+		c.snaps = newSnapshotStore(s.maxSnapshots)
 	}
 	return c, nil
 }

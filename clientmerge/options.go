@@ -27,6 +27,7 @@ type settings struct {
 	logger       *slog.Logger
 	minResponses int
 	snapshots    bool
+	maxSnapshots int
 	concurrency  int
 	maxBytes     int64
 }
@@ -88,12 +89,27 @@ func MinResponses(n int) Option {
 // WithSnapshots turns the snapshot fallback on (the default) or off. With
 // it on, the Client keeps the last successful answer of each query (per
 // topic for Lookup and Channels) and serves it, marked stale, when too few
-// lookupds answer. A snapshot is kept per distinct query for the Client's
-// life, so a Client that looks up an unbounded set of topics should turn
-// snapshots off.
+// lookupds answer. At most WithMaxSnapshots distinct queries are kept; the
+// one used least recently is forgotten first.
 func WithSnapshots(enabled bool) Option {
 	return func(s *settings) error {
 		s.snapshots = enabled
+		return nil
+	}
+}
+
+// DefaultMaxSnapshots is the default bound on kept snapshots.
+const DefaultMaxSnapshots = 1024
+
+// WithMaxSnapshots bounds how many distinct queries (each topic of Lookup
+// and Channels counts as one) keep a snapshot (default
+// DefaultMaxSnapshots). n must be positive.
+func WithMaxSnapshots(n int) Option {
+	return func(s *settings) error {
+		if n <= 0 {
+			return errors.New("max snapshots must be positive")
+		}
+		s.maxSnapshots = n
 		return nil
 	}
 }

@@ -1,31 +1,46 @@
 package clientmerge
 
 import (
+	"container/list"
 	"sync"
 	"time"
 )
 
 // snapshotStore keeps the last successful result of each query, keyed by
-// query kind and topic. Values are private deep copies, never handed out
-// directly. One entry per distinct query is kept for the Client's life.
+// query kind and topic, up to max entries; the entry stored or served
+// least recently is evicted first. Values are private deep copies, never
+// handed out directly. It is safe for concurrent use.
 type snapshotStore struct {
-	mu sync.Mutex
-	m  map[string]snapshot
+	mu    sync.Mutex
+	max   int
+	m     map[string]*list.Element
+	order list.List // front: most recently used; values are *snapshot
 }
 
 type snapshot struct {
-	at time.Time
-	v  any
+	key string
+	at  time.Time
+	v   any
 }
 
-func newSnapshotStore() *snapshotStore {
-	return &snapshotStore{m: make(map[string]snapshot)}
+func newSnapshotStore(max int) *snapshotStore {
+	return &snapshotStore{max: max, m: make(map[string]*list.Element)}
 }
 
 func (s *snapshotStore) put(key string, v any) {
 	s.mu.Lock()
-	s.m[key] = snapshot{at: time.Now(), v: v}
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[key]; ok {
+		e.Value = &snapshot{key: key, at: time.Now(), v: v}
+		s.order.MoveToFront(e)
+		return
+	}
+	s.m[key] = s.order.PushFront(&snapshot{key: key, at: time.Now(), v: v})
+	for len(s.m) > s.max {
+		last := s.order.Back()
+		s.order.Remove(last)
+		delete(s.m, last.Value.(*snapshot).key)
+	}
 }
 
 // get returns the value stored under key and when it was stored. The
@@ -33,6 +48,18 @@ func (s *snapshotStore) put(key string, v any) {
 func (s *snapshotStore) get(key string) (any, time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sn, ok := s.m[key]
-	return sn.v, sn.at, ok
+	e, ok := s.m[key]
+	if !ok {
+		return nil, time.Time{}, false
+	}
+	s.order.MoveToFront(e)
+	sn := e.Value.(*snapshot)
+	return sn.v, sn.at, true
+}
+
+// len returns the number of snapshots kept.
+func (s *snapshotStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
 }
