@@ -12,6 +12,9 @@ import (
 
 	"github.com/nsqio/go-nsq"
 	"github.com/nsqio/nsq/nsqd"
+
+	"github.com/lookupd/lookupd/lookup/lookuptest"
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
 
 // fakeConsumer records Bridge's calls; its function fields decide the
@@ -89,10 +92,10 @@ func TestBridge_Reconcile(t *testing.T) {
 
 	expect := func(want ...string) {
 		t.Helper()
-		eventually(t, 5*time.Second, "calls "+want[len(want)-1], func() bool { return len(fc.callLog()) >= len(want) })
+		lookuptest.WaitFor(t, 5*time.Second, "calls "+want[len(want)-1], func() bool { return len(fc.callLog()) >= len(want) })
 		// A few more polls must add nothing.
 		from := polls.Load()
-		eventually(t, 5*time.Second, "polls", func() bool { return polls.Load() >= from+4 })
+		lookuptest.WaitFor(t, 5*time.Second, "polls", func() bool { return polls.Load() >= from+4 })
 		if got := fc.callLog(); !reflect.DeepEqual(got, want) {
 			t.Fatalf("calls:\n got %q\nwant %q", got, want)
 		}
@@ -147,7 +150,7 @@ func startNSQD(t *testing.T, lookupdTCP ...string) (tcpAddr, httpAddr string) {
 	opts.BroadcastAddress = "127.0.0.1"
 	opts.DataPath = t.TempDir()
 	opts.NSQLookupdTCPAddresses = lookupdTCP
-	opts.Logger = nopLogger{}
+	opts.Logger = nsqref.NopLogger{}
 	n, err := nsqd.New(opts)
 	if err != nil {
 		t.Fatalf("nsqd.New: %v", err)
@@ -176,7 +179,7 @@ func TestBridge_EndToEnd(t *testing.T) {
 			httpPost(t, "http://"+nsqdHTTP+"/topic/create?topic="+topic, "")
 
 			cl := newClient(t, frontAddrs(fs), WithTimeout(2*time.Second))
-			eventually(t, 10*time.Second, "nsqd registered with lookupd B", func() bool {
+			lookuptest.WaitFor(t, 10*time.Second, "nsqd registered with lookupd B", func() bool {
 				res, _ := cl.Lookup(t.Context(), topic)
 				return res != nil && len(res.Producers) == 1 && res.Producers[0].TCPAddr() == nsqdTCP
 			})
@@ -187,7 +190,7 @@ func TestBridge_EndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			consumer.SetLogger(nopLogger{}, nsq.LogLevelError)
+			consumer.SetLogger(nsqref.NopLogger{}, nsq.LogLevelError)
 			msgs := make(chan string, 4)
 			consumer.AddHandler(nsq.HandlerFunc(func(m *nsq.Message) error {
 				msgs <- string(m.Body)
@@ -205,7 +208,7 @@ func TestBridge_EndToEnd(t *testing.T) {
 				<-consumer.StopChan
 			})
 
-			eventually(t, 10*time.Second, "consumer connected", func() bool {
+			lookuptest.WaitFor(t, 10*time.Second, "consumer connected", func() bool {
 				return consumer.Stats().Connections == 1
 			})
 			httpPost(t, "http://"+nsqdHTTP+"/pub?topic="+topic, "hello")
@@ -220,19 +223,19 @@ func TestBridge_EndToEnd(t *testing.T) {
 
 			// Let nsqd's channel registration land first, so that nothing
 			// re-adds the topic after the delete.
-			eventually(t, 10*time.Second, "channel registered", func() bool {
+			lookuptest.WaitFor(t, 10*time.Second, "channel registered", func() bool {
 				res, _ := cl.Channels(t.Context(), topic)
 				return res != nil && len(res.Channels) == 1
 			})
 			httpPost(t, "http://"+ls[1].HTTPAddr+"/topic/delete?topic="+topic, "")
-			eventually(t, 10*time.Second, "consumer disconnected", func() bool {
+			lookuptest.WaitFor(t, 10*time.Second, "consumer disconnected", func() bool {
 				return consumer.Stats().Connections == 0
 			})
 			// DisconnectFromNSQD also stopped go-nsq's own redialling:
 			// still disconnected after a number of its 50 ms periods,
 			// measured by bridge polls.
 			from := fs[2].count.Load()
-			eventually(t, 10*time.Second, "bridge polls", func() bool { return fs[2].count.Load() >= from+10 })
+			lookuptest.WaitFor(t, 10*time.Second, "bridge polls", func() bool { return fs[2].count.Load() >= from+10 })
 			if n := consumer.Stats().Connections; n != 0 {
 				t.Errorf("consumer reconnected: %d connections", n)
 			}

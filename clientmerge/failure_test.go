@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 // TestClient_PartialFailure mixes one working lookupd with one whose port
@@ -24,7 +26,7 @@ func TestClient_PartialFailure(t *testing.T) {
 			announce(t, good.TCPAddr, "127.0.0.1", 4101, "orders/a")
 			announce(t, good.TCPAddr, "127.0.0.1", 4102, "orders")
 			closed := closedAddr(t)
-			hanging := hangingAddr(t)
+			hanging := lookuptest.SilentListener(t)
 			garbage, _ := fakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
 				respondV1(w, http.StatusOK, `{"producers": [{"broadcast_address": "x", tcp_port`)
 			})

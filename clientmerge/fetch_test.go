@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 // TestClient_Answers checks how single answers are classified and decoded,
@@ -223,7 +225,7 @@ func TestClient_BoundedFanOut(t *testing.T) {
 		t.Errorf("peak concurrency %d, want 1", gotPeak)
 	}
 
-	hang := hangingAddr(t)
+	hang := lookuptest.SilentListener(t)
 	cl = newClient(t, []string{addrs[0], hang, addrs[1]}, WithMaxConcurrency(1), WithTimeout(200*time.Millisecond))
 	res, err = cl.Lookup(t.Context(), "t")
 	var pe *PartialError

@@ -1,7 +1,6 @@
 package clientmerge
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,13 +12,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest"
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 	"github.com/lookupd/lookupd/lookup/wire"
-	"github.com/nsqio/nsq/nsqlookupd"
 )
 
 // testLookupd is one running lookupd, whichever implementation.
@@ -36,44 +35,27 @@ type impl struct {
 	start func(t *testing.T) *testLookupd
 }
 
-// impls lists the implementations available: the real nsqlookupd v1.3.0
-// always, ours when lookup/lookuptest is built in (see ours_test.go).
+// impls lists the implementations every scenario runs against: the real
+// nsqlookupd v1.3.0 and ours, both in-process on 127.0.0.1:0.
 func impls() []impl {
-	out := []impl{{name: "nsqlookupd", start: startNSQLookupd}}
-	if startOurs != nil {
-		out = append(out, impl{name: "lookupd", start: startOurs})
+	return []impl{
+		{name: "nsqlookupd", start: startNSQLookupd},
+		{name: "lookupd", start: startOurs},
 	}
-	return out
 }
 
-// startOurs is set by ours_test.go once our server exists.
-var startOurs func(t *testing.T) *testLookupd
-
-// nopLogger satisfies the Output(int, string) error logger interface of
-// nsqd, nsqlookupd and go-nsq and drops everything.
-type nopLogger struct{}
-
-func (nopLogger) Output(int, string) error { return nil }
-
+// startNSQLookupd starts the real nsqlookupd v1.3.0 in-process.
 func startNSQLookupd(t *testing.T) *testLookupd {
 	t.Helper()
-	opts := nsqlookupd.NewOptions()
-	opts.TCPAddress = "127.0.0.1:0"
-	opts.HTTPAddress = "127.0.0.1:0"
-	opts.BroadcastAddress = "127.0.0.1"
-	opts.Logger = nopLogger{}
-	l, err := nsqlookupd.New(opts)
-	if err != nil {
-		t.Fatalf("nsqlookupd.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Main() }()
-	stop := sync.OnceFunc(func() {
-		l.Exit()
-		<-done
-	})
-	t.Cleanup(stop)
-	return &testLookupd{TCPAddr: l.RealTCPAddr().String(), HTTPAddr: l.RealHTTPAddr().String(), stop: stop}
+	d := nsqref.Start(t, nil)
+	return &testLookupd{TCPAddr: d.TCPAddr, HTTPAddr: d.HTTPAddr, stop: d.Stop}
+}
+
+// startOurs starts our lookupd in-process (lookup/lookuptest).
+func startOurs(t *testing.T) *testLookupd {
+	t.Helper()
+	d := lookuptest.StartDaemon(t, nil)
+	return &testLookupd{TCPAddr: d.TCPAddr().String(), HTTPAddr: d.HTTPAddr().String(), stop: d.Stop}
 }
 
 // startN starts n lookupds of one implementation.
@@ -94,12 +76,11 @@ func httpAddrs(ls []*testLookupd) []string {
 	return out
 }
 
-// producer is a fake producer: one raw V1 connection to one lookupd,
+// producer is a fake producer: one scripted V1 connection to one lookupd,
 // identified with the given broadcast address and ports.
 type producer struct {
 	t    *testing.T
-	conn net.Conn
-	r    *bufio.Reader
+	peer *lookuptest.Peer
 }
 
 // announce connects to a lookupd's TCP address, sends the magic and
@@ -108,23 +89,11 @@ type producer struct {
 // registrations are visible over HTTP.
 func announce(t *testing.T, lookupdTCP, host string, tcpPort int, regs ...string) *producer {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", lookupdTCP, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial lookupd %s: %v", lookupdTCP, err)
-	}
-	p := &producer{t: t, conn: conn, r: bufio.NewReader(conn)}
-	t.Cleanup(func() { conn.Close() })
-	if _, err := conn.Write([]byte(wire.MagicV1)); err != nil {
-		t.Fatalf("write magic: %v", err)
-	}
-	cmd, err := wire.EncodeIdentify(wire.PeerInfo{
+	p := &producer{t: t, peer: lookuptest.Dial(t, lookupdTCP)}
+	resp := p.peer.Identify(wire.PeerInfo{
 		Hostname: "producer-" + host, BroadcastAddress: host,
 		TCPPort: tcpPort, HTTPPort: tcpPort + 1000, Version: "1.3.0",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp := p.roundTrip(cmd)
 	var info struct {
 		TCPPort int `json:"tcp_port"`
 	}
@@ -144,58 +113,48 @@ func splitReg(reg string) (topic, channel string) {
 
 func (p *producer) register(reg string) {
 	p.t.Helper()
-	topic, channel := splitReg(reg)
-	if resp := p.roundTrip(wire.EncodeRegister(topic, channel)); string(resp) != "OK" {
+	if resp := p.peer.Register(splitReg(reg)); string(resp) != "OK" {
 		p.t.Fatalf("REGISTER %s: %q", reg, resp)
 	}
 }
 
 func (p *producer) unregister(reg string) {
 	p.t.Helper()
-	topic, channel := splitReg(reg)
-	if resp := p.roundTrip(wire.EncodeUnregister(topic, channel)); string(resp) != "OK" {
+	if resp := p.peer.Unregister(splitReg(reg)); string(resp) != "OK" {
 		p.t.Fatalf("UNREGISTER %s: %q", reg, resp)
 	}
 }
 
-func (p *producer) roundTrip(cmd []byte) []byte {
-	p.t.Helper()
-	if err := p.conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		p.t.Fatal(err)
-	}
-	if _, err := p.conn.Write(cmd); err != nil {
-		p.t.Fatalf("write %q: %v", cmd, err)
-	}
-	resp, err := wire.ReadResponse(p.r, wire.DefaultMaxResponseSize)
-	if err != nil {
-		p.t.Fatalf("read reply to %q: %v", cmd, err)
-	}
-	return resp
-}
-
-// front is an HTTP reverse proxy in front of a lookupd that counts the
-// requests it forwards. Closing it makes the lookupd unreachable for the
-// client (connection refused), idle connections included.
+// front is an HTTP server on 127.0.0.1 that counts the requests it
+// serves: a fake lookupd, or a reverse proxy in front of a real one.
+// Closing it makes the lookupd unreachable for the client (connection
+// refused), idle connections included.
 type front struct {
 	srv   *httptest.Server
 	count atomic.Int64
 }
 
+// serveCounting starts a front serving h until the test ends.
+func serveCounting(t *testing.T, h http.HandlerFunc) *front {
+	f := &front{}
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f.count.Add(1)
+		h(w, r)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// newFront starts a counting reverse proxy to the lookupd at target.
 func newFront(t *testing.T, target string) *front {
 	t.Helper()
 	u, err := url.Parse("http://" + target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &front{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.ErrorLog = slog.NewLogLogger(slog.NewTextHandler(io.Discard, nil), slog.LevelError)
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.count.Add(1)
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+	return serveCounting(t, proxy.ServeHTTP)
 }
 
 func (f *front) addr() string { return strings.TrimPrefix(f.srv.URL, "http://") }
@@ -229,52 +188,11 @@ func closedAddr(t *testing.T) string {
 	return addr
 }
 
-// hangingAddr returns the address of a listener that accepts connections
-// and never writes a byte. Everything is closed in cleanup.
-func hangingAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-	)
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // fakeLookupd serves a handler on 127.0.0.1 and counts requests.
 func fakeLookupd(t *testing.T, h http.HandlerFunc) (addr string, count *atomic.Int64) {
 	t.Helper()
-	count = new(atomic.Int64)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		count.Add(1)
-		h(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://"), count
+	f := serveCounting(t, h)
+	return f.addr(), &f.count
 }
 
 // respondV1 writes body as nsqlookupd does: JSON, status, and the
@@ -327,22 +245,6 @@ func httpPost(t *testing.T, rawURL string, body string) {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("POST %s: %s %s", rawURL, resp.Status, b)
-	}
-}
-
-// eventually polls cond every 10 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		case <-tick.C:
-		}
 	}
 }
 

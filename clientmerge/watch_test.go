@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 // TestClient_Watch: the first result is delivered, a poll with no change
@@ -53,7 +55,7 @@ func TestClient_Watch(t *testing.T) {
 				t.Helper()
 				last := fs[2]
 				from := last.count.Load()
-				eventually(t, 5*time.Second, "polls", func() bool { return last.count.Load() >= from+n+1 })
+				lookuptest.WaitFor(t, 5*time.Second, "polls", func() bool { return last.count.Load() >= from+n+1 })
 				select {
 				case r := <-got:
 					t.Fatalf("callback without a change: %+v", r.Producers)

@@ -15,7 +15,7 @@
 // scenarios too.
 //
 // The package holds tests only. It imports lookup and lookup/lookuptest
-// (ours) and github.com/nsqio/nsq/nsqlookupd (theirs), and no test helper
-// from lookup/wire, so that the scripts spell out the protocol bytes
-// themselves.
+// (ours), github.com/nsqio/nsq/nsqlookupd and lookup/lookuptest/nsqref,
+// which runs it (theirs), and no test helper from lookup/wire, so that the
+// scripts spell out the protocol bytes themselves.
 package difftest

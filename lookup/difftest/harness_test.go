@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
 
 // Timeouts of the harness. Replies arrive in milliseconds; these only bound
@@ -33,6 +33,9 @@ const (
 	pollTimeout = 5 * time.Second
 	maxFrame    = 1 << 20
 )
+
+// errNotYet is what a polled condition returns until it holds.
+var errNotYet = errors.New("not yet")
 
 // target is one daemon under test.
 type target interface {
@@ -44,64 +47,18 @@ type target interface {
 
 type daemon struct {
 	name       string
-	tcp, httpA *net.TCPAddr
+	tcp, httpA string
 }
 
 func (d *daemon) Name() string     { return d.name }
-func (d *daemon) TCPAddr() string  { return d.tcp.String() }
-func (d *daemon) HTTPAddr() string { return d.httpA.String() }
-
-// tLogger sends nsqlookupd's log lines to the test log until stopped, so
-// that a line written by a straggling goroutine after the test cannot
-// panic.
-type tLogger struct {
-	mu      sync.Mutex
-	t       testing.TB
-	stopped bool
-}
-
-func (l *tLogger) Output(_ int, s string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.stopped {
-		l.t.Log("nsqlookupd: " + strings.TrimSuffix(s, "\n"))
-	}
-	return nil
-}
-
-func (l *tLogger) stop() {
-	l.mu.Lock()
-	l.stopped = true
-	l.mu.Unlock()
-}
+func (d *daemon) TCPAddr() string  { return d.tcp }
+func (d *daemon) HTTPAddr() string { return d.httpA }
 
 // startTheirs runs nsqlookupd v1.3.0 in-process until the test ends.
 func startTheirs(t testing.TB, tweak func(*nsqlookupd.Options)) target {
 	t.Helper()
-	opts := nsqlookupd.NewOptions()
-	opts.TCPAddress = "127.0.0.1:0"
-	opts.HTTPAddress = "127.0.0.1:0"
-	opts.BroadcastAddress = "127.0.0.1"
-	opts.LogLevel = nsqlookupd.LOG_WARN
-	logger := &tLogger{t: t}
-	opts.Logger = logger
-	if tweak != nil {
-		tweak(opts)
-	}
-	l, err := nsqlookupd.New(opts)
-	if err != nil {
-		t.Fatalf("start nsqlookupd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Main() }()
-	t.Cleanup(func() {
-		l.Exit()
-		if err := <-done; err != nil {
-			t.Errorf("nsqlookupd Main: %v", err)
-		}
-		logger.stop()
-	})
-	return &daemon{name: "theirs", tcp: l.RealTCPAddr(), httpA: l.RealHTTPAddr()}
+	d := nsqref.Start(t, tweak)
+	return &daemon{name: "theirs", tcp: d.TCPAddr, httpA: d.HTTPAddr}
 }
 
 // startOurs runs our lookupd in-process until the test ends.
@@ -112,7 +69,7 @@ func startOurs(t testing.TB, tweak func(*lookup.Options)) target {
 		tweak(opts)
 	}
 	s := lookuptest.Start(t, opts)
-	return &daemon{name: "ours", tcp: s.TCPAddr(), httpA: s.HTTPAddr()}
+	return &daemon{name: "ours", tcp: s.TCPAddr().String(), httpA: s.HTTPAddr().String()}
 }
 
 // scenario is a script run against fresh instances of both daemons.
@@ -216,6 +173,21 @@ func runBoth(t testing.TB, sc scenario) (theirs, ours []string) {
 		t.Logf("transcripts (- nsqlookupd, + ours):\n%s", render(theirs, ours))
 	}
 	return theirs, ours
+}
+
+// runScenarios runs each scenario as a parallel subtest of t, against
+// fresh instances of both daemons, and requires equal transcripts.
+func runScenarios(t *testing.T, scs []scenario) {
+	t.Parallel()
+	for _, sc := range scs {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			theirs, ours := runBoth(t, sc)
+			if d := differences(theirs, ours); len(d) > 0 {
+				t.Errorf("%d line(s) differ (- nsqlookupd, + ours):\n%s", len(d), render(theirs, ours))
+			}
+		})
+	}
 }
 
 // diffLine is one position where the transcripts differ.
@@ -410,19 +382,15 @@ func hangup(label string) step {
 		c := r.conn(label)
 		addr := strconv.Quote(c.c.LocalAddr().String())
 		c.c.Close()
-		deadline := time.Now().Add(pollTimeout)
-		tick := time.NewTicker(2 * time.Millisecond)
-		defer tick.Stop()
-		for {
+		if _, err := lookuptest.Poll(pollTimeout, func() error {
 			resp := r.do(http.MethodGet, "/debug")
 			if resp.err == nil && resp.status == http.StatusOK && !bytes.Contains(resp.body, []byte(addr)) {
-				break
+				return nil
 			}
-			if time.Now().After(deadline) {
-				r.logf("%s: hang up: still in /debug after %s", label, pollTimeout)
-				return
-			}
-			<-tick.C
+			return errNotYet
+		}); err != nil {
+			r.logf("%s: hang up: still in /debug after %s", label, pollTimeout)
+			return
 		}
 		r.logf("%s: hang up", label)
 	}
@@ -592,25 +560,21 @@ func post(path string) step { return call(http.MethodPost, path) }
 // the daemon's clock (inactivity, tombstone expiry).
 func pollGet(path, want string) step {
 	return func(r *runner) {
-		deadline := time.Now().Add(pollTimeout)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
 		var last string
-		for {
+		if _, err := lookuptest.Poll(pollTimeout, func() error {
 			resp := r.do(http.MethodGet, path)
 			if resp.err == nil {
 				last = r.norm.body(resp.body)
 				if last == want {
-					r.logf("GET %s until %s: reached", path, want)
-					return
+					return nil
 				}
 			}
-			if time.Now().After(deadline) {
-				r.logf("GET %s until %s: timed out, last %s", path, want, last)
-				return
-			}
-			<-tick.C
+			return errNotYet
+		}); err != nil {
+			r.logf("GET %s until %s: timed out, last %s", path, want, last)
+			return
 		}
+		r.logf("GET %s until %s: reached", path, want)
 	}
 }
 

@@ -156,14 +156,5 @@ var httpScenarios = []scenario{
 }
 
 func TestCompat_HTTP(t *testing.T) {
-	t.Parallel()
-	for _, sc := range httpScenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			theirs, ours := runBoth(t, sc)
-			if d := differences(theirs, ours); len(d) > 0 {
-				t.Errorf("%d line(s) differ (- nsqlookupd, + ours):\n%s", len(d), render(theirs, ours))
-			}
-		})
-	}
+	runScenarios(t, httpScenarios)
 }

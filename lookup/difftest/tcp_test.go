@@ -193,14 +193,5 @@ var tcpScenarios = []scenario{
 }
 
 func TestCompat_TCP(t *testing.T) {
-	t.Parallel()
-	for _, sc := range tcpScenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			theirs, ours := runBoth(t, sc)
-			if d := differences(theirs, ours); len(d) > 0 {
-				t.Errorf("%d line(s) differ (- nsqlookupd, + ours):\n%s", len(d), render(theirs, ours))
-			}
-		})
-	}
+	runScenarios(t, tcpScenarios)
 }

@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"io"
-	"log"
 	"net"
 	"net/http/httptest"
 	"slices"
@@ -10,31 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nsqio/nsq/nsqlookupd"
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
-
-// startNSQLookupd runs the real nsqlookupd v1.3.0 in-process on loopback
-// and returns its HTTP address; it is stopped when the test ends.
-func startNSQLookupd(t *testing.T) string {
-	t.Helper()
-	opts := nsqlookupd.NewOptions()
-	opts.TCPAddress = "127.0.0.1:0"
-	opts.HTTPAddress = "127.0.0.1:0"
-	opts.Logger = log.New(io.Discard, "", 0)
-	l, err := nsqlookupd.New(opts)
-	if err != nil {
-		t.Fatalf("start nsqlookupd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Main() }()
-	t.Cleanup(func() {
-		l.Exit()
-		if err := <-done; err != nil {
-			t.Errorf("nsqlookupd: %v", err)
-		}
-	})
-	return l.RealHTTPAddr().String()
-}
 
 // rawExchange sends one HTTP/1.1 request on a fresh connection and returns
 // the raw response: the status line, the header lines as sent (names in
@@ -74,7 +50,7 @@ func rawExchange(t *testing.T, addr, method, target string) string {
 // aside. State is built through the HTTP API only, so both sides hold the
 // same registrations.
 func TestHandler_MatchesNSQLookupd(t *testing.T) {
-	ref := startNSQLookupd(t)
+	ref := nsqref.Start(t, nil).HTTPAddr
 	e := newEnv(t, nil)
 	ours := httptest.NewServer(e.h)
 	defer ours.Close()

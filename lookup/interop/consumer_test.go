@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"log"
 	"net/http"
 	"slices"
 	"sync"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nsqio/go-nsq"
+
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
 
 // consumer is a go-nsq v1.1.0 Consumer that finds nsqd through lookupds.
@@ -31,7 +32,7 @@ func startConsumer(t *testing.T, topic, channel string, ls ...lookupdNode) *cons
 	if err != nil {
 		t.Fatalf("new consumer %s/%s: %v", topic, channel, err)
 	}
-	c.SetLogger(log.New(t.Output(), "[go-nsq] ", log.Lmicroseconds), nsq.LogLevelWarning)
+	c.SetLogger(nsqref.TestLogger(t, "[go-nsq] "), nsq.LogLevelWarning)
 	// go-nsq's own lookupd client keeps idle connections for 90 s; owning the
 	// transport lets the test close them (nsqlookupd's Exit does not).
 	tr := &http.Transport{}
@@ -93,7 +94,7 @@ func publish(t *testing.T, d *nsqdNode, topic, body string) {
 	if err != nil {
 		t.Fatalf("new producer: %v", err)
 	}
-	p.SetLogger(log.New(t.Output(), "[go-nsq] ", log.Lmicroseconds), nsq.LogLevelWarning)
+	p.SetLogger(nsqref.TestLogger(t, "[go-nsq] "), nsq.LogLevelWarning)
 	defer p.Stop()
 	if err := p.Publish(topic, []byte(body)); err != nil {
 		t.Fatalf("publish %s: %v", topic, err)

@@ -5,6 +5,7 @@
 // against an in-process nsqlookupd v1.3.0, so the expected behaviour is the
 // reference implementation's, not our reading of it.
 //
-// The package has tests only. It imports lookup/lookuptest and nsq's own
-// packages (nsqd, nsqlookupd, go-nsq) and must not be imported by anything.
+// The package has tests only. It imports lookup/lookuptest (ours),
+// lookup/lookuptest/nsqref (nsqlookupd), lookup/wire and nsq's own nsqd and
+// go-nsq, and must not be imported by anything.
 package interop

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,20 +14,17 @@ import (
 	"time"
 
 	"github.com/nsqio/nsq/nsqd"
-	"github.com/nsqio/nsq/nsqlookupd"
 	"go.uber.org/goleak"
 
 	"github.com/lookupd/lookupd/lookup/lookuptest"
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // waitTimeout bounds every poll in this package. Registration is pushed by
 // nsqd as it happens, so a healthy run needs milliseconds; the bound only
 // decides how long a broken run takes to fail.
 const waitTimeout = 10 * time.Second
-
-// nsqLogWarn is nsq's internal lg.WARN; the type lives in an internal
-// package, so the value is written out here.
-const nsqLogWarn = 3
 
 // lookupdNode is a running lookupd of either kind.
 type lookupdNode struct {
@@ -96,29 +92,8 @@ func startOurs(t *testing.T) lookupdNode {
 
 func startNSQLookupd(t *testing.T) lookupdNode {
 	t.Helper()
-	opts := nsqlookupd.NewOptions()
-	opts.TCPAddress = "127.0.0.1:0"
-	opts.HTTPAddress = "127.0.0.1:0"
-	opts.BroadcastAddress = "127.0.0.1"
-	opts.Logger = log.New(t.Output(), "[nsqlookupd] ", log.Lmicroseconds)
-	opts.LogLevel = nsqLogWarn
-	l, err := nsqlookupd.New(opts)
-	if err != nil {
-		t.Fatalf("start nsqlookupd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Main() }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			l.Exit()
-			if err := <-done; err != nil {
-				t.Errorf("nsqlookupd Main: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return lookupdNode{tcp: l.RealTCPAddr().String(), http: l.RealHTTPAddr().String(), stop: stop}
+	d := nsqref.Start(t, nil)
+	return lookupdNode{tcp: d.TCPAddr, http: d.HTTPAddr, stop: d.Stop}
 }
 
 // relay forwards every connection accepted on its own loopback listener to
@@ -128,37 +103,17 @@ func startNSQLookupd(t *testing.T) lookupdNode {
 // relay can also be pointed at a new lookupd, which nsqd then sees as the
 // old address coming back.
 type relay struct {
-	ln net.Listener
-	wg sync.WaitGroup
+	*lookuptest.Listener
 
 	mu     sync.Mutex
 	target string
-	conns  map[net.Conn]struct{}
-	closed bool
 }
 
 func startRelay(t *testing.T, target string) *relay {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("relay listen: %v", err)
-	}
-	r := &relay{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
-	r.wg.Go(r.accept)
-	t.Cleanup(r.Close)
+	r := &relay{target: target}
+	r.Listener = lookuptest.Listen(t, r.pipe)
 	return r
-}
-
-func (r *relay) addr() string { return r.ln.Addr().String() }
-
-func (r *relay) accept() {
-	for {
-		down, err := r.ln.Accept()
-		if err != nil {
-			return // listener closed
-		}
-		r.wg.Go(func() { r.pipe(down) })
-	}
 }
 
 // retarget sends connections accepted from now on to target.
@@ -168,18 +123,15 @@ func (r *relay) retarget(target string) {
 	r.mu.Unlock()
 }
 
+// pipe copies both ways between down, an accepted connection, and a new
+// one to the target, until either side ends; the listener closes down
+// when the relay closes, which ends both copies.
 func (r *relay) pipe(down net.Conn) {
 	r.mu.Lock()
 	target := r.target
 	r.mu.Unlock()
 	up, err := net.DialTimeout("tcp", target, 5*time.Second)
 	if err != nil {
-		down.Close()
-		return
-	}
-	if !r.track(down, up) {
-		down.Close()
-		up.Close()
 		return
 	}
 	var wg sync.WaitGroup
@@ -191,35 +143,6 @@ func (r *relay) pipe(down net.Conn) {
 	wg.Go(func() { copyThenClose(up, down) })
 	wg.Go(func() { copyThenClose(down, up) })
 	wg.Wait()
-	r.mu.Lock()
-	delete(r.conns, down)
-	delete(r.conns, up)
-	r.mu.Unlock()
-}
-
-func (r *relay) track(cs ...net.Conn) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return false
-	}
-	for _, c := range cs {
-		r.conns[c] = struct{}{}
-	}
-	return true
-}
-
-// Close stops accepting, cuts every relayed connection and waits for the
-// relay's goroutines. It is safe to call more than once.
-func (r *relay) Close() {
-	r.mu.Lock()
-	r.closed = true
-	for c := range r.conns {
-		c.Close()
-	}
-	r.mu.Unlock()
-	r.ln.Close()
-	r.wg.Wait()
 }
 
 // nsqdNode is a running in-process nsqd v1.3.0.
@@ -244,12 +167,12 @@ func startNSQD(t *testing.T, ls ...lookupdNode) *nsqdNode {
 	opts.HTTPAddress = "127.0.0.1:0"
 	opts.BroadcastAddress = "127.0.0.1"
 	opts.DataPath = t.TempDir()
-	opts.Logger = log.New(t.Output(), "[nsqd] ", log.Lmicroseconds)
-	opts.LogLevel = nsqLogWarn
+	opts.Logger = nsqref.TestLogger(t, "[nsqd] ")
+	opts.LogLevel = nsqd.LOG_WARN
 	for _, l := range ls {
 		r := startRelay(t, l.tcp)
 		d.relays = append(d.relays, r)
-		opts.NSQLookupdTCPAddresses = append(opts.NSQLookupdTCPAddresses, r.addr())
+		opts.NSQLookupdTCPAddresses = append(opts.NSQLookupdTCPAddresses, r.Addr())
 	}
 	n, err := nsqd.New(opts)
 	if err != nil {
@@ -315,15 +238,9 @@ func query(kv ...string) string {
 	return v.Encode()
 }
 
-// peer is a producer as /lookup and /nodes show it.
-type peer struct {
-	RemoteAddress    string `json:"remote_address"`
-	Hostname         string `json:"hostname"`
-	BroadcastAddress string `json:"broadcast_address"`
-	TCPPort          int    `json:"tcp_port"`
-	HTTPPort         int    `json:"http_port"`
-	Version          string `json:"version"`
-}
+// peer is a producer as /lookup and /nodes show it: the fields of its
+// IDENTIFY under the same JSON names, plus remote_address.
+type peer struct{ wire.PeerInfo }
 
 func (p peer) key() string {
 	return net.JoinHostPort(p.BroadcastAddress, strconv.Itoa(p.TCPPort))

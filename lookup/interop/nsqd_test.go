@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lookupd/lookupd/lookup/lookuptest"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // registeredEverywhere reports whether l lists d as a producer of topic and
@@ -48,14 +49,14 @@ func TestNSQD_RegistersWithEveryLookupd(t *testing.T) {
 		})
 		for _, l := range ls {
 			n, _ := l.node(t, d)
-			want := peer{
+			want := peer{PeerInfo: wire.PeerInfo{
 				RemoteAddress:    n.RemoteAddress,
 				Hostname:         hostname,
 				BroadcastAddress: "127.0.0.1",
 				TCPPort:          d.tcpPort,
 				HTTPPort:         d.httpPort,
 				Version:          "1.3.0",
-			}
+			}}
 			if n.peer != want || n.RemoteAddress == "" {
 				t.Errorf("%s /nodes entry = %+v, want %+v with a remote_address", l.http, n.peer, want)
 			}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -76,15 +77,36 @@ func (d *Daemon) Stop() {
 func (d *Daemon) HTTPURL() string { return "http://" + d.HTTPAddr().String() }
 
 // WaitFor polls cond every few milliseconds until it returns true or
-// timeout passes, then fails the test with msg.
+// timeout passes, then fails the test with msg. Call it from the test
+// goroutine only.
 func WaitFor(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	if _, err := Poll(timeout, func() error {
+		if cond() {
+			return nil
+		}
+		return errNotYet
+	}); err != nil {
+		t.Fatalf("timed out after %s waiting for %s", timeout, msg)
+	}
+}
+
+var errNotYet = errors.New("condition not met")
+
+// Poll calls cond every 5 ms until it returns nil or timeout has passed
+// (cond runs once more at the deadline), and returns how long that took
+// and cond's last error, nil if cond held. It blocks for at most about
+// timeout plus one call of cond, and never fails the test, so any
+// goroutine may call it.
+func Poll(timeout time.Duration, cond func() error) (time.Duration, error) {
+	start := time.Now()
+	deadline := start.Add(timeout)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, msg)
+	for {
+		err := cond()
+		if err == nil || time.Now().After(deadline) {
+			return time.Since(start), err
 		}
 		<-tick.C
 	}
@@ -93,17 +115,20 @@ func WaitFor(t testing.TB, timeout time.Duration, msg string, cond func() bool) 
 // Get performs an HTTP GET and returns the status and body.
 func Get(t testing.TB, url string) (int, []byte) {
 	t.Helper()
-	return do(t, http.MethodGet, url)
+	return Do(t, http.MethodGet, url)
 }
 
 // Post performs an HTTP POST with an empty body and returns the status and
 // body.
 func Post(t testing.TB, url string) (int, []byte) {
 	t.Helper()
-	return do(t, http.MethodPost, url)
+	return Do(t, http.MethodPost, url)
 }
 
-func do(t testing.TB, method, url string) (int, []byte) {
+// Do performs an HTTP request with method and an empty body, and returns
+// the status and body (at most 64 MiB). It fails the test if the request
+// cannot be made; call it from the test goroutine.
+func Do(t testing.TB, method, url string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/peer"
 	"github.com/lookupd/lookupd/lookup/peer/peertest"
 	"github.com/lookupd/lookupd/lookup/wire"
@@ -49,21 +50,7 @@ func newClient(t *testing.T, addrs []string, mod func(*peer.Config)) *peer.Clien
 	if mod != nil {
 		mod(&cfg)
 	}
-	c, err := peer.New(cfg)
-	if err != nil {
-		t.Fatalf("new client: %v", err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatalf("start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return c
+	return peertest.StartClient(t, cfg)
 }
 
 func closeClient(t *testing.T, c *peer.Client, timeout time.Duration) time.Duration {
@@ -311,7 +298,7 @@ func TestClient_RestartedLookupd(t *testing.T) {
 func TestClient_SilentLookupd(t *testing.T) {
 	forEachKind(t, func(t *testing.T, start peertest.Starter) {
 		ds := peertest.StartN(t, start, 2)
-		silent := peertest.SilentListener(t)
+		silent := lookuptest.SilentListener(t)
 		const readTimeout = 20 * time.Second
 		c := newClient(t, append([]string{silent}, peertest.TCPAddrs(ds)...), func(cfg *peer.Config) {
 			cfg.ReadTimeout = readTimeout
@@ -420,41 +407,13 @@ type fakeLookupd struct {
 
 func startFake(t *testing.T, serve func(net.Conn, *bufio.Reader)) *fakeLookupd {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeLookupd{addr: ln.Addr().String()}
-	var wg sync.WaitGroup
-	var cmu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			nc, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			f.mu.Lock()
-			f.accepts = append(f.accepts, time.Now())
-			f.mu.Unlock()
-			cmu.Lock()
-			conns = append(conns, nc)
-			cmu.Unlock()
-			wg.Go(func() {
-				defer nc.Close()
-				serve(nc, bufio.NewReader(nc))
-			})
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		cmu.Lock()
-		for _, nc := range conns {
-			_ = nc.Close()
-		}
-		cmu.Unlock()
-		wg.Wait()
-	})
+	f := &fakeLookupd{}
+	f.addr = lookuptest.Listen(t, func(nc net.Conn) {
+		f.mu.Lock()
+		f.accepts = append(f.accepts, time.Now())
+		f.mu.Unlock()
+		serve(nc, bufio.NewReader(nc))
+	}).Addr()
 	return f
 }
 

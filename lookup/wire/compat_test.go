@@ -3,41 +3,16 @@ package wire_test
 import (
 	"bufio"
 	"bytes"
-	"io"
-	"log"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nsqio/go-nsq"
-	"github.com/nsqio/nsq/nsqlookupd"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
-
-// startNSQLookupd runs the real nsqlookupd v1.3.0 in-process on loopback
-// and returns its TCP address; it is stopped when the test ends.
-func startNSQLookupd(t *testing.T) string {
-	t.Helper()
-	opts := nsqlookupd.NewOptions()
-	opts.TCPAddress = "127.0.0.1:0"
-	opts.HTTPAddress = "127.0.0.1:0"
-	opts.Logger = log.New(io.Discard, "", 0)
-	l, err := nsqlookupd.New(opts)
-	if err != nil {
-		t.Fatalf("start nsqlookupd: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Main() }()
-	t.Cleanup(func() {
-		l.Exit()
-		if err := <-done; err != nil {
-			t.Errorf("nsqlookupd: %v", err)
-		}
-	})
-	return l.RealTCPAddr().String()
-}
 
 // exchange opens a V1 session, optionally identifies with go-nsq, writes
 // raw and returns the next response.
@@ -81,7 +56,7 @@ func exchange(t *testing.T, addr string, identify bool, raw []byte) string {
 // TestCompat_ErrorTexts sends the same bad input to the real nsqlookupd and
 // to our parsing pipeline and requires identical client-visible texts.
 func TestCompat_ErrorTexts(t *testing.T) {
-	addr := startNSQLookupd(t)
+	addr := nsqref.Start(t, nil).TCPAddr
 
 	lines := []string{
 		"REGISTER",

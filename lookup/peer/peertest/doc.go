@@ -1,11 +1,12 @@
 // Package peertest is test support for lookup/peer, its sub-packages and
 // apps/producerd: it starts lookupds in-process on 127.0.0.1 (nsqlookupd
-// v1.3.0, and this project's lookupd through lookup/lookuptest), restarts
-// them on the same address, queries their HTTP API as an outside client
-// would, and provides a listener that accepts connections and never
-// answers.
+// v1.3.0 through lookup/lookuptest/nsqref, and this project's lookupd
+// through lookup/lookuptest), restarts them on the same address, queries
+// their HTTP API as an outside client would, and starts peer clients that
+// are closed when the test ends.
 //
-// Only tests import it. Besides lookup/wire it imports the nsqlookupd
-// package and lookup/lookuptest, which is why it is a separate package:
-// lookup/peer itself must not depend on the server.
+// Only tests import it. Besides lookup/peer and lookup/wire it imports the
+// nsqlookupd package, lookup/lookuptest and lookup/lookuptest/nsqref,
+// which is why it is a separate package: lookup/peer itself must not
+// depend on the server.
 package peertest

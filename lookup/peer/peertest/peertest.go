@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest"
+	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 	"github.com/lookupd/lookupd/lookup/wire"
 	"github.com/nsqio/nsq/nsqlookupd"
 )
@@ -49,38 +50,17 @@ func Kinds() []Kind {
 // extraKinds is filled by other files of this package (ours.go).
 var extraKinds []Kind
 
-// StartNSQ starts nsqlookupd v1.3.0 in-process.
+// StartNSQ starts nsqlookupd v1.3.0 in-process (lookup/lookuptest/nsqref)
+// logging errors only.
 func StartNSQ(t testing.TB, tcpAddr string) *Daemon {
 	t.Helper()
-	if tcpAddr == "" {
-		tcpAddr = "127.0.0.1:0"
-	}
-	opts := nsqlookupd.NewOptions()
-	opts.TCPAddress = tcpAddr
-	opts.HTTPAddress = "127.0.0.1:0"
-	opts.BroadcastAddress = "127.0.0.1"
-	opts.LogLevel = 4 // error
-	opts.Logger = log.New(t.Output(), "[nsqlookupd] ", log.Lmicroseconds)
-	l, err := nsqlookupd.New(opts)
-	if err != nil {
-		t.Fatalf("start nsqlookupd on %s: %v", tcpAddr, err)
-	}
-	done := make(chan struct{})
-	go func() { // owned: Stop waits for done
-		defer close(done)
-		_ = l.Main()
-	}()
-	d := &Daemon{
-		Kind:     "nsqlookupd",
-		TCPAddr:  l.RealTCPAddr().String(),
-		HTTPAddr: l.RealHTTPAddr().String(),
-		stop: func() {
-			l.Exit()
-			<-done
-		},
-	}
-	t.Cleanup(d.Stop)
-	return d
+	ld := nsqref.Start(t, func(o *nsqlookupd.Options) {
+		if tcpAddr != "" {
+			o.TCPAddress = tcpAddr
+		}
+		o.LogLevel = nsqlookupd.LOG_ERROR
+	})
+	return &Daemon{Kind: "nsqlookupd", TCPAddr: ld.TCPAddr, HTTPAddr: ld.HTTPAddr, stop: ld.Stop}
 }
 
 // StartN starts n lookupds of one kind.
@@ -102,55 +82,14 @@ func TCPAddrs(ds []*Daemon) []string {
 	return out
 }
 
-// SilentListener returns the address of a listener that accepts
-// connections, reads nothing and never answers. Everything is closed at
-// cleanup.
-func SilentListener(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close()
-		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 var httpClient = &http.Client{
 	Timeout:   5 * time.Second,
 	Transport: &http.Transport{DisableKeepAlives: true},
 }
 
-// Producer is one producer in a /lookup reply.
-type Producer struct {
-	RemoteAddress    string `json:"remote_address"`
-	Hostname         string `json:"hostname"`
-	BroadcastAddress string `json:"broadcast_address"`
-	TCPPort          int    `json:"tcp_port"`
-	HTTPPort         int    `json:"http_port"`
-	Version          string `json:"version"`
-}
+// Producer is one producer in a /lookup reply: the fields a producer
+// sends in IDENTIFY, under the same JSON names, plus remote_address.
+type Producer = wire.PeerInfo
 
 // LookupResult is a /lookup reply; Found is false on 404.
 type LookupResult struct {
@@ -224,20 +163,11 @@ func getJSON(u string, v any) (int, error) {
 // Call it from the test goroutine only.
 func Eventually(t testing.TB, timeout time.Duration, cond func() error) time.Duration {
 	t.Helper()
-	start := time.Now()
-	deadline := start.Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := cond()
-		if err == nil {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %v", timeout, err)
-		}
-		<-tick.C
+	took, err := lookuptest.Poll(timeout, cond)
+	if err != nil {
+		t.Fatalf("condition not met within %s: %v", timeout, err)
 	}
+	return took
 }
 
 // Registered returns a cond that holds when every daemon lists the

@@ -3,36 +3,17 @@ package sidekick_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/peer"
 	"github.com/lookupd/lookupd/lookup/peer/peertest"
 	"github.com/lookupd/lookupd/lookup/peer/sidekick"
 )
-
-func do(t *testing.T, method, url string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, body
-}
 
 func TestAdmin(t *testing.T) {
 	ds := peertest.StartN(t, peertest.StartNSQ, 1)
@@ -40,10 +21,10 @@ func TestAdmin(t *testing.T) {
 	srv := httptest.NewServer(sidekick.NewAdmin(c, nil, testLogger(t)))
 	defer srv.Close()
 
-	if code, body := do(t, "GET", srv.URL+"/ping"); code != 200 || string(body) != "OK" {
+	if code, body := lookuptest.Do(t, "GET", srv.URL+"/ping"); code != 200 || string(body) != "OK" {
 		t.Fatalf("ping = %d %q", code, body)
 	}
-	code, body := do(t, "POST", srv.URL+"/register?topic=t&channel=ch")
+	code, body := lookuptest.Do(t, "POST", srv.URL+"/register?topic=t&channel=ch")
 	if code != 200 {
 		t.Fatalf("register = %d %s", code, body)
 	}
@@ -55,12 +36,12 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("state after register = %+v", st)
 	}
 	peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, "127.0.0.1", 24160, "t", "ch"))
-	if code, body := do(t, "POST", srv.URL+"/register?topic=u"); code != 200 {
+	if code, body := lookuptest.Do(t, "POST", srv.URL+"/register?topic=u"); code != 200 {
 		t.Fatalf("register u = %d %s", code, body)
 	}
 	peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, "127.0.0.1", 24160, "u"))
 
-	code, body = do(t, "GET", srv.URL+"/state")
+	code, body = lookuptest.Do(t, "GET", srv.URL+"/state")
 	if code != 200 {
 		t.Fatalf("state = %d %s", code, body)
 	}
@@ -72,7 +53,7 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("state = %s", body)
 	}
 
-	if code, body := do(t, "POST", srv.URL+"/unregister?topic=t"); code != 200 {
+	if code, body := lookuptest.Do(t, "POST", srv.URL+"/unregister?topic=t"); code != 200 {
 		t.Fatalf("unregister = %d %s", code, body)
 	}
 	peertest.Eventually(t, 3*time.Second, peertest.Unregistered(ds, "127.0.0.1", 24160, "t"))
@@ -93,7 +74,7 @@ func TestAdmin(t *testing.T) {
 		{"GET", "/nope", 404, "NOT_FOUND"},
 	}
 	for _, ec := range errCases {
-		code, body := do(t, ec.method, srv.URL+ec.path)
+		code, body := lookuptest.Do(t, ec.method, srv.URL+ec.path)
 		var msg struct{ Message string }
 		_ = json.Unmarshal(body, &msg)
 		if code != ec.status || msg.Message != ec.message {
@@ -109,7 +90,7 @@ func TestAdmin(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := do(t, "POST", srv.URL+"/register?topic=v"); code != 503 || !strings.Contains(string(body), "SHUTTING_DOWN") {
+	if code, body := lookuptest.Do(t, "POST", srv.URL+"/register?topic=v"); code != 503 || !strings.Contains(string(body), "SHUTTING_DOWN") {
 		t.Fatalf("register after close = %d %s", code, body)
 	}
 }

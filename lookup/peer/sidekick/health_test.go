@@ -54,7 +54,7 @@ func runHealth(t *testing.T, h *sidekick.Health) {
 
 func startClient(t *testing.T, addrs []string, port int, suspended bool) *peer.Client {
 	t.Helper()
-	c, err := peer.New(peer.Config{
+	return peertest.StartClient(t, peer.Config{
 		LookupdTCPAddresses: addrs,
 		Identity:            peer.Identity{BroadcastAddress: "127.0.0.1", Hostname: "sidekick-test", TCPPort: port, HTTPPort: port + 1},
 		HeartbeatInterval:   200 * time.Millisecond,
@@ -62,20 +62,6 @@ func startClient(t *testing.T, addrs []string, port int, suspended bool) *peer.C
 		StartSuspended:      suspended,
 		Logger:              testLogger(t),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return c
 }
 
 // The producer is announced only while the health URL answers 2xx: it
