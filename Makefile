@@ -1,5 +1,6 @@
 GO ?= go
 FUZZTIME ?= 10s
+FUZZFLAGS ?= -fuzzminimizetime=5s
 
 .PHONY: all build test vet fuzz demo bench chaos clean
 
@@ -17,12 +18,16 @@ test: vet
 	$(MAKE) fuzz
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZTIME) ./lookup/wire/
-	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) ./lookup/httpapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./lookup/wire/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./lookup/httpapi/
 
 # A local cluster on 127.0.0.1: 3 lookupds, 2 producerd sidekicks, the merged view.
 demo: build
 	bin/demo -bin bin
+
+# The long fault-injection, load and bad-input runs (a few minutes).
+chaos:
+	$(GO) test -count=1 -v -timeout 30m -run 'TestChaos$$|TestChaos_CatchesLostRegistration$$|TestLoad$$|TestBadInput$$' ./bench/chaos/ -chaos.long
 
 clean:
 	rm -rf bin

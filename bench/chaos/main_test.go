@@ -1,0 +1,121 @@
+//go:build linux
+
+package chaos
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+var (
+	seedFlag    = flag.Int64("chaos.seed", 0, "seed of the fault schedule (0: taken from the clock; printed either way)")
+	longFlag    = flag.Bool("chaos.long", false, "run the long forms of the chaos and load tests (also CHAOS_LONG=1)")
+	phaseFlag   = flag.Duration("chaos.duration", 5*time.Minute, "fault phase of the long chaos run")
+	logDirFlag  = flag.String("chaos.logdir", "", "keep the daemons' logs in this directory (default: a temporary one)")
+	raceBinFlag = flag.Bool("chaos.racebin", false, "build lookupd and producerd with -race")
+	mutantFlag  = flag.Bool("chaos.mutant", false, "run TestChaos with a producerd that skips the full re-registration on reconnect (must fail)")
+)
+
+// long reports whether the long forms were asked for.
+func long() bool { return *longFlag || os.Getenv("CHAOS_LONG") == "1" }
+
+// builds caches the daemons built for this test binary, by overlay.
+var builds struct {
+	dir  string
+	mu   sync.Mutex
+	bins map[string]Binaries
+}
+
+// binaries builds lookupd and producerd once per test binary (with the
+// overlay, if not empty, applied).
+func binaries(t *testing.T, overlay string) Binaries {
+	t.Helper()
+	builds.mu.Lock()
+	defer builds.mu.Unlock()
+	if b, ok := builds.bins[overlay]; ok {
+		return b
+	}
+	dir := filepath.Join(builds.dir, fmt.Sprint(len(builds.bins)))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	b, err := Build(ctx, dir, BuildOptions{Overlay: overlay, Race: *raceBinFlag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built lookupd and producerd in %s (race %v, overlay %q)", time.Since(start).Round(time.Millisecond), *raceBinFlag, overlay)
+	if builds.bins == nil {
+		builds.bins = make(map[string]Binaries)
+	}
+	builds.bins[overlay] = b
+	return b
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "chaos-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builds.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// logDir returns where the daemons' logs go.
+func logDir(t *testing.T) string {
+	t.Helper()
+	if *logDirFlag == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(*logDirFlag, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// testLogger writes to the test's output.
+func testLogger(t *testing.T, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: level}))
+}
+
+// raiseNoFile raises this process's RLIMIT_NOFILE soft limit to want (or
+// the hard limit, if lower) with syscall.Setrlimit. Calling Setrlimit also
+// makes child processes inherit the limit (the Go runtime otherwise gives
+// them the limit the process started with). It returns the soft limit now
+// in force.
+func raiseNoFile(t *testing.T, want uint64) uint64 {
+	t.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatalf("getrlimit: %v", err)
+	}
+	lim.Cur = max(lim.Cur, min(want, lim.Max))
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatalf("setrlimit nofile %d: %v", lim.Cur, err)
+	}
+	return lim.Cur
+}

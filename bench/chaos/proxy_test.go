@@ -1,0 +1,216 @@
+//go:build linux
+
+package chaos
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+)
+
+// echoServer accepts connections on 127.0.0.1:0 and echoes each; when a
+// connection's client side ends (EOF), it reports on eof and closes. The
+// cleanup closes everything and waits for every goroutine.
+type echoServer struct {
+	ln    net.Listener
+	conns chan net.Conn
+	eof   chan struct{}
+}
+
+func startEcho(t *testing.T) *echoServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &echoServer{ln: ln, conns: make(chan net.Conn, 16), eof: make(chan struct{}, 16)}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var all []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			all = append(all, c)
+			mu.Unlock()
+			s.conns <- c
+			wg.Go(func() {
+				_, _ = io.Copy(c, c)
+				s.eof <- struct{}{}
+				c.Close()
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range all {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return s
+}
+
+func dialProxy(t *testing.T, p *Proxy) *net.TCPConn {
+	t.Helper()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// roundTrip writes msg and reads it back within timeout.
+func roundTrip(t *testing.T, c net.Conn, msg string, timeout time.Duration) error {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	return expectRead(c, msg, timeout)
+}
+
+func expectRead(c net.Conn, msg string, timeout time.Duration) error {
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != msg {
+		return errors.New("read " + string(buf) + ", want " + msg)
+	}
+	return nil
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		<-tick.C
+	}
+}
+
+func TestProxy_Modes(t *testing.T) {
+	srv := startEcho(t)
+	p, err := NewProxy(srv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dialProxy(t, p)
+	if err := roundTrip(t, c, "pass", 5*time.Second); err != nil {
+		t.Fatalf("pass: %v", err)
+	}
+
+	p.SetMode(Blackhole, 0)
+	if err := roundTrip(t, c, "held", 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("blackhole: read returned %v, want a timeout", err)
+	}
+	p.SetMode(Pass, 0)
+	if err := expectRead(c, "held", 5*time.Second); err != nil {
+		t.Fatalf("after healing: %v", err)
+	}
+
+	p.SetMode(Delay, 150*time.Millisecond)
+	start := time.Now()
+	if err := roundTrip(t, c, "slow", 5*time.Second); err != nil {
+		t.Fatalf("delay: %v", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("delayed round trip took %s, want at least 2 x 150ms", d)
+	}
+	p.SetMode(Pass, 0)
+	if p.Open() != 1 {
+		t.Errorf("Open() = %d, want 1", p.Open())
+	}
+}
+
+func TestProxy_BlackholeHoldsClose(t *testing.T) {
+	srv := startEcho(t)
+	p, err := NewProxy(srv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dialProxy(t, p)
+	if err := roundTrip(t, c, "x", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.SetMode(Blackhole, 0)
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.eof:
+		t.Fatal("the upstream saw the close through a blackhole")
+	case <-time.After(200 * time.Millisecond):
+	}
+	p.SetMode(Pass, 0)
+	select {
+	case <-srv.eof:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream never saw the close after healing")
+	}
+	waitFor(t, 5*time.Second, "the pipe to end", func() bool { return p.Open() == 0 })
+}
+
+func TestProxy_DropHidesCloseUntilUpstreamCloses(t *testing.T) {
+	srv := startEcho(t)
+	p, err := NewProxy(srv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c := dialProxy(t, p)
+	if err := roundTrip(t, c, "x", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	up := <-srv.conns
+	p.SetMode(Drop, 0)
+	c.Close()
+	select {
+	case <-srv.eof:
+		t.Fatal("the upstream saw the close of a dead host")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if p.Open() != 1 {
+		t.Fatalf("Open() = %d, want the dead connection held", p.Open())
+	}
+	up.Close() // what a lookupd's idle timeout does
+	waitFor(t, 5*time.Second, "the pipe to end", func() bool { return p.Open() == 0 })
+}
+
+func TestProxy_CloseEndsEverything(t *testing.T) {
+	srv := startEcho(t)
+	p, err := NewProxy(srv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetMode(Blackhole, 0)
+	c := dialProxy(t, p) // its upstream dial is held
+	waitFor(t, 5*time.Second, "the connection to be accepted", func() bool { return p.Open() == 1 })
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read from a closed proxy succeeded")
+	}
+	if p.Open() != 0 {
+		t.Errorf("Open() = %d after Close", p.Open())
+	}
+}
