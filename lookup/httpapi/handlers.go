@@ -53,12 +53,17 @@ func (h *Handler) handleLookup(_ *http.Request, q url.Values) (any, error) {
 		return nil, errMissingTopic
 	}
 	now := h.opts.Now()
+	// Read first: see cache.confirm.
+	dbv := h.db.Version()
+	if body, ok := h.lookups.fresh(topic, dbv, now); ok {
+		return body, nil
+	}
 	v, ok := h.db.TopicVersion(topic)
 	if !ok {
 		h.lookups.drop(topic)
 		return nil, errTopicNotFound
 	}
-	if body, ok := h.lookups.get(topic, v, now); ok {
+	if body, ok := h.lookups.confirm(topic, v, dbv, now); ok {
 		return body, nil
 	}
 	res, ok := h.db.Lookup(topic)
@@ -76,7 +81,7 @@ func (h *Handler) handleLookup(_ *http.Request, q url.Values) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.lookups.put(topic, &entry{version: res.Version, validUntil: res.ValidUntil, body: body})
+	h.lookups.put(topic, newEntry(res.Version, res.ValidUntil, body, dbv))
 	return rawJSON(body), nil
 }
 

@@ -17,6 +17,14 @@ const (
 	contentJSON    = "application/json; charset=utf-8"
 )
 
+// Header values shared by every response, so setting them allocates
+// nothing; nothing appends to or edits them (net/http copies them when it
+// snapshots the header).
+var (
+	contentJSONValues = []string{contentJSON}
+	headerNSQValues   = []string{headerNSQValue}
+)
+
 // rawJSON is an already encoded JSON body.
 type rawJSON []byte
 
@@ -53,9 +61,9 @@ func respond(w http.ResponseWriter, log *slog.Logger, data any, err error) {
 	}
 	h := w.Header()
 	if isJSON {
-		h["Content-Type"] = []string{contentJSON}
+		h["Content-Type"] = contentJSONValues
 	}
-	h[headerNSQ] = []string{headerNSQValue}
+	h[headerNSQ] = headerNSQValues
 	if isJSON {
 		h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}

@@ -62,10 +62,10 @@ type DB struct {
 	mu            sync.RWMutex
 	peers         map[string]*peer
 	topics        map[string]*topicNode
-	nTopicRegs    int    // topic registrations (topicNode.registered)
-	seq           uint64 // source of versions
-	version       uint64 // bumped by every change
-	topicsVersion uint64 // bumped when the set of topic registrations changes
+	nTopicRegs    int           // topic registrations (topicNode.registered)
+	seq           uint64        // source of versions
+	version       atomic.Uint64 // bumped by every change (under mu); read without it
+	topicsVersion uint64        // bumped when the set of topic registrations changes
 }
 
 type peer struct {
@@ -125,7 +125,7 @@ func (db *DB) now() int64 { return db.opts.Now().UnixNano() }
 // bump marks a change; the caller holds the write lock.
 func (db *DB) bump() uint64 {
 	db.seq++
-	db.version = db.seq
+	db.version.Store(db.seq)
 	return db.seq
 }
 
@@ -185,6 +185,9 @@ func (db *DB) Touch(id string) bool {
 func (db *DB) node(name string) *topicNode {
 	t, ok := db.topics[name]
 	if !ok {
+		// Keep a copy: a caller's name may be part of a larger string (a
+		// whole command line) that would otherwise stay alive with it.
+		name = strings.Clone(name)
 		t = &topicNode{name: name, producers: make(map[*peer]*membership), channels: make(map[string]*channelReg)}
 		db.topics[name] = t
 	}
@@ -209,6 +212,7 @@ func (db *DB) registerTopic(t *topicNode) {
 func (t *topicNode) channel(name string) *channelReg {
 	c, ok := t.channels[name]
 	if !ok {
+		name = strings.Clone(name) // as in DB.node
 		c = &channelReg{name: name, producers: make(map[*peer]struct{})}
 		t.channels[name] = c
 	}

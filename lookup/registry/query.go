@@ -128,11 +128,10 @@ func (db *DB) TopicsVersion() uint64 {
 }
 
 // Version returns the database's version, which changes with every
-// mutation.
+// mutation. It takes no lock (one atomic load), so a caller can check
+// cheaply whether anything at all has changed.
 func (db *DB) Version() uint64 {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	return db.version
+	return db.version.Load()
 }
 
 // Node is one identified, active producer with its topics, as /nodes lists
@@ -161,7 +160,7 @@ func (db *DB) Nodes() NodesResult {
 	now := db.now()
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	res := NodesResult{Nodes: make([]Node, 0, len(db.peers)), Version: db.version}
+	res := NodesResult{Nodes: make([]Node, 0, len(db.peers)), Version: db.version.Load()}
 	valid := int64(math.MaxInt64)
 	for _, p := range db.peers {
 		last := p.lastUpdate.Load()

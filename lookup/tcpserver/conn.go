@@ -2,6 +2,8 @@ package tcpserver
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,52 +20,132 @@ import (
 type conn struct {
 	s      *Server
 	c      net.Conn
-	br     *bufio.Reader
-	out    []byte // replies not yet flushed
+	br     *bufio.Reader // from s.readers while input is buffered, else nil
+	pre    prefetched    // what br reads from
+	out    []byte        // replies not yet flushed
 	remote string
-	id     string // registry id once identified
-	log    *slog.Logger
+	id     string       // registry id once identified
+	log    *slog.Logger // built on first use: see logAt
 }
 
 func (s *Server) handle(nc net.Conn) {
-	defer s.untrack(nc)
-	defer nc.Close()
-	c := &conn{s: s, c: nc, remote: nc.RemoteAddr().String()}
-	c.log = s.log.With("remote_addr", c.remote)
-	c.log.Debug("client connected")
+	c := &conn{s: s, c: nc, remote: nc.RemoteAddr().String(), pre: prefetched{c: nc}}
+	c.logAt(slog.LevelDebug, "client connected")
 	err := c.serve()
-	if c.id != "" && s.db.RemovePeer(c.id) {
-		c.log.Info("producer removed", "peer", c.id)
+	if c.br != nil {
+		c.releaseReader()
+	}
+	// The producer is gone before its connection closes, and the
+	// connection is closed and untracked before the outcome is counted,
+	// so Stats never counts a timeout for a connection still open.
+	removed := c.id != "" && s.db.RemovePeer(c.id)
+	nc.Close()
+	s.untrack(nc)
+	if removed {
+		c.logAt(slog.LevelInfo, "producer removed", "peer", c.id)
 	}
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		c.log.Debug("client disconnected")
+		c.logAt(slog.LevelDebug, "client disconnected")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.timeouts.Add(1)
-		c.log.Info("client idle timeout", "peer", c.id, "timeout", s.opts.IdleTimeout)
+		c.logAt(slog.LevelInfo, "client idle timeout", "peer", c.id, "timeout", s.opts.IdleTimeout)
 	default:
-		c.log.Info("client closed", "peer", c.id, "err", err)
+		c.logAt(slog.LevelInfo, "client closed", "peer", c.id, "err", err)
 	}
+}
+
+// enabled reports whether the server logs at level.
+func (c *conn) enabled(level slog.Level) bool { return c.s.log.Enabled(context.Background(), level) }
+
+// logAt logs with the connection's remote_addr if level is enabled. The
+// per-connection logger is built only then, so a quiet connection costs
+// none.
+func (c *conn) logAt(level slog.Level, msg string, args ...any) {
+	if !c.enabled(level) {
+		return
+	}
+	if c.log == nil {
+		c.log = c.s.log.With("remote_addr", c.remote)
+	}
+	c.log.Log(context.Background(), level, msg, args...)
+}
+
+// prefetched is the reader under a connection's pooled bufio.Reader: first
+// the bytes await read while the connection held no buffer, then the
+// connection itself.
+type prefetched struct {
+	c       net.Conn
+	b       [1024]byte // a command line, or a pipelined burst of them, in one read
+	pending []byte     // unread part of b
+}
+
+func (f *prefetched) Read(p []byte) (int, error) {
+	if len(f.pending) == 0 {
+		return f.c.Read(p)
+	}
+	n := copy(p, f.pending)
+	f.pending = f.pending[n:]
+	return n, nil
+}
+
+// await makes c.br hold input. While nothing is buffered it returns the
+// read buffer to the server's pool and blocks on a read into a small
+// array, so an idle connection holds no buffer; the limits are unchanged
+// since every buffer is MaxLineLength bytes and sees the same bytes in the
+// same order. Read errors are returned unchanged.
+func (c *conn) await() error {
+	if c.br != nil {
+		if c.br.Buffered() > 0 {
+			return nil
+		}
+		c.releaseReader()
+	}
+	n, err := c.c.Read(c.pre.b[:])
+	if n == 0 {
+		if err == nil {
+			err = io.ErrNoProgress
+		}
+		return err
+	}
+	// An error with data comes back on the next read.
+	c.pre.pending = c.pre.b[:n]
+	c.br = c.s.readers.Get().(*bufio.Reader)
+	c.br.Reset(&c.pre)
+	return nil
+}
+
+// releaseReader returns c.br to the pool. Anything still buffered is
+// dropped, which happens only when the connection ends.
+func (c *conn) releaseReader() {
+	c.br.Reset(nil)
+	c.s.readers.Put(c.br)
+	c.br = nil
 }
 
 func (c *conn) serve() error {
 	s := c.s
-	c.br = bufio.NewReaderSize(c.c, s.opts.MaxLineLength)
 	if err := c.c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)); err != nil {
 		return err
 	}
 	var magic [4]byte
+	if err := c.await(); err != nil {
+		return fmt.Errorf("read protocol magic: %w", err)
+	}
 	if _, err := io.ReadFull(c.br, magic[:]); err != nil {
 		return fmt.Errorf("read protocol magic: %w", err)
 	}
 	if string(magic[:]) != wire.MagicV1 {
 		s.errs.Add(1)
-		c.log.Info("bad protocol magic", "magic", fmt.Sprintf("%q", magic[:]))
+		c.logAt(slog.LevelInfo, "bad protocol magic", "magic", fmt.Sprintf("%q", magic[:]))
 		c.out = wire.AppendResponse(c.out, []byte(wire.CodeBadProtocol))
 		return c.flush()
 	}
 	for {
 		if err := c.c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)); err != nil {
+			return err
+		}
+		if err := c.await(); err != nil {
 			return err
 		}
 		line, err := wire.ReadLine(c.br)
@@ -78,7 +160,7 @@ func (c *conn) serve() error {
 				return err
 			}
 			s.errs.Add(1)
-			c.log.Info("protocol error", "peer", c.id, "err", err, "cause", we.Err)
+			c.logAt(slog.LevelInfo, "protocol error", "peer", c.id, "err", err, "cause", we.Err)
 			c.out = wire.AppendResponse(c.out, []byte(we.Error()))
 			if ferr := c.flush(); ferr != nil || we.Fatal {
 				return errors.Join(err, ferr)
@@ -86,13 +168,26 @@ func (c *conn) serve() error {
 			continue
 		}
 		c.out = wire.AppendResponse(c.out, resp)
-		// Batch replies to pipelined commands into one write.
-		if c.br.Buffered() == 0 || len(c.out) > 4096 {
+		// Batch replies to pipelined commands into one write, but only
+		// while a whole next line is already buffered: waiting on a
+		// partial one would hold these replies back.
+		if !c.lineBuffered() || len(c.out) > 4096 {
 			if err := c.flush(); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// lineBuffered reports whether the read buffer holds a complete command
+// line, so that the next ReadLine will not block.
+func (c *conn) lineBuffered() bool {
+	n := c.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := c.br.Peek(n)
+	return bytes.IndexByte(b, '\n') >= 0
 }
 
 func (c *conn) flush() error {
@@ -151,8 +246,10 @@ func (c *conn) identify() ([]byte, error) {
 		return nil, wire.NewFatal(wire.CodeInvalid, "cannot IDENTIFY again", err)
 	}
 	c.id = c.remote
-	c.log.Info("producer identified", "peer", c.id, "broadcast_address", pi.BroadcastAddress,
-		"tcp_port", pi.TCPPort, "http_port", pi.HTTPPort, "version", pi.Version)
+	if c.enabled(slog.LevelInfo) {
+		c.logAt(slog.LevelInfo, "producer identified", "peer", c.id, "broadcast_address", pi.BroadcastAddress,
+			"tcp_port", pi.TCPPort, "http_port", pi.HTTPPort, "version", pi.Version)
+	}
 	return c.s.identify, nil
 }
 
@@ -172,8 +269,9 @@ func (c *conn) register(cmd wire.Command) ([]byte, error) {
 	if err != nil {
 		return nil, wire.NewFatal(wire.CodeInvalid, "REGISTER failed", err)
 	}
-	if added {
-		c.log.Info("producer registered", "peer", c.id, "topic", topic, "channel", channel)
+	// Checked here so a disabled level costs no argument boxing per command.
+	if added && c.enabled(slog.LevelInfo) {
+		c.logAt(slog.LevelInfo, "producer registered", "peer", c.id, "topic", topic, "channel", channel)
 	}
 	return wire.OK, nil
 }
@@ -190,8 +288,8 @@ func (c *conn) unregister(cmd wire.Command) ([]byte, error) {
 	if err != nil {
 		return nil, wire.NewFatal(wire.CodeInvalid, "UNREGISTER failed", err)
 	}
-	if removed {
-		c.log.Info("producer unregistered", "peer", c.id, "topic", topic, "channel", channel)
+	if removed && c.enabled(slog.LevelInfo) {
+		c.logAt(slog.LevelInfo, "producer unregistered", "peer", c.id, "topic", topic, "channel", channel)
 	}
 	return wire.OK, nil
 }

@@ -1,6 +1,7 @@
 package tcpserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	identify []byte
+	// readers holds the read buffers (MaxLineLength bytes each) that
+	// connections use while they have input; a connection waiting for
+	// input gives its buffer back, so an idle one holds none.
+	readers sync.Pool
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -91,13 +96,15 @@ func New(db *registry.DB, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode identity: %w", err)
 	}
-	return &Server{
+	s := &Server{
 		db:       db,
 		opts:     opts,
 		log:      opts.Logger.With("component", "tcp"),
 		identify: id,
 		conns:    make(map[net.Conn]struct{}),
-	}, nil
+	}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, opts.MaxLineLength) }
+	return s, nil
 }
 
 // Serve accepts connections on ln until ln is closed, then waits for every
