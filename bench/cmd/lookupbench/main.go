@@ -1,0 +1,268 @@
+// Command lookupbench measures lookupd against nsqlookupd v1.3.0 side by
+// side. It starts each daemon as a separate process (itself, re-executed
+// with the hidden -serve flag) on free 127.0.0.1 ports, drives it with
+// synthetic producers over V1 TCP and HTTP clients, and reads the daemon's
+// RSS and CPU time from /proc. See bench/README.md.
+//
+//	go run ./bench/cmd/lookupbench -pair            # target scale, 3 paired rounds
+//	go run ./bench/cmd/lookupbench -scale           # 100, 1,000, 10,000 producers
+//	go run ./bench/cmd/lookupbench -daemon ours     # one run of one daemon
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lookupd/lookupd/bench"
+)
+
+// childEnv is set in the environment of the daemon processes this command
+// starts. The command itself does not need it (the -serve flag says what
+// to do), but a test binary standing in for the command does: its
+// TestMain sees it and runs the command instead of the tests.
+const childEnv = "LOOKUPBENCH_CHILD"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// flags holds the parsed command line.
+type flags struct {
+	serve      string
+	render     string
+	daemonLog  string
+	daemon     string
+	pair       bool
+	scale      bool
+	rounds     int
+	tenKTopics int
+	out        string
+	cfg        bench.Config
+}
+
+func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("lookupbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	d := bench.DefaultConfig()
+	fs.StringVar(&f.serve, "serve", "", "internal: run one daemon (ours or nsq) and announce its addresses")
+	fs.StringVar(&f.render, "render", "", "print the markdown of an earlier JSON report and exit")
+	fs.StringVar(&f.daemonLog, "daemon-log-level", "warn", "log level of the daemons under test (both)")
+	fs.StringVar(&f.daemon, "daemon", "ours", "daemon of a single run: ours or nsq")
+	fs.BoolVar(&f.pair, "pair", false, "alternate ours and nsqlookupd for -rounds rounds and compare medians")
+	fs.BoolVar(&f.scale, "scale", false, "run both daemons at 100, 1,000 and 10,000 producers")
+	fs.IntVar(&f.rounds, "rounds", 0, "rounds per daemon (default 3 with -pair, else 1)")
+	fs.IntVar(&f.tenKTopics, "tenk-topics", 4, "topics per producer at 10,000 producers in -scale (0 skips that scale)")
+	fs.StringVar(&f.out, "out", filepath.Join("bench", "results", "latest.json"), "JSON output; the markdown goes beside it with .md")
+	fs.IntVar(&f.cfg.Producers, "producers", d.Producers, "P: producers, one TCP connection each")
+	fs.IntVar(&f.cfg.Topics, "topics", d.Topics, "T: topics per producer")
+	fs.IntVar(&f.cfg.Channels, "channels", d.Channels, "C: channels per topic")
+	fs.IntVar(&f.cfg.Share, "share", d.Share, "about this many producers carry each topic")
+	fs.IntVar(&f.cfg.Clients, "clients", d.Clients, "N: concurrent keep-alive HTTP clients for /lookup and /ping")
+	fs.DurationVar(&f.cfg.Duration, "duration", d.Duration, "length of each timed phase (/lookup, /ping, heartbeat)")
+	fs.IntVar(&f.cfg.Slices, "slices", d.Slices, "the /lookup and /ping phases alternate in this many windows each (1 with -profile)")
+	fs.Uint64Var(&f.cfg.Seed, "seed", d.Seed, "random seed of the HTTP clients' topic choice")
+	fs.IntVar(&f.cfg.Pipeline, "pipeline", d.Pipeline, "REGISTER commands in flight per connection (1: wait for each reply)")
+	fs.IntVar(&f.cfg.Calls, "calls", d.Calls, "at most this many /topics and /channels calls")
+	fs.IntVar(&f.cfg.NodesCalls, "nodes-calls", d.NodesCalls, "at most this many /nodes calls (0 skips)")
+	fs.DurationVar(&f.cfg.CallBudget, "call-budget", d.CallBudget, "no new /topics, /channels or /nodes call after this long")
+	fs.DurationVar(&f.cfg.StormTimeout, "storm-timeout", d.StormTimeout, "fail if /nodes is not empty this long after the disconnect storm")
+	fs.DurationVar(&f.cfg.Settle, "settle", d.Settle, "at most this long waiting for the daemon's RSS to settle before a reading")
+	fs.StringVar(&f.cfg.ProfileDir, "profile", "", "write CPU profiles of the daemon per phase to this directory")
+	return fs
+}
+
+// run is main without os.Exit; it returns the exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var f flags
+	fs := newFlagSet(&f, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "lookupbench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	if f.render != "" {
+		var rep bench.Report
+		js, err := os.ReadFile(f.render)
+		if err == nil {
+			err = json.Unmarshal(js, &rep)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "lookupbench: render %s: %v\n", f.render, err)
+			return 1
+		}
+		fmt.Fprint(stdout, markdown(&rep))
+		return 0
+	}
+	raiseFileLimit(stderr)
+	if f.serve != "" {
+		kind, err := bench.ParseKind(f.serve)
+		if err == nil {
+			err = serve(ctx, kind, f.daemonLog, stdin, stdout)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "lookupbench -serve: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "lookupbench: %v\n", err)
+		return 1
+	}
+	l := bench.ExecLauncher{Path: exe, Env: []string{childEnv + "=1"}, Args: func(k bench.Kind) []string {
+		return []string{"-serve=" + string(k), "-daemon-log-level=" + f.daemonLog}
+	}}
+	rep, err := measure(ctx, l, f, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "lookupbench: %v\n", err)
+		return 1
+	}
+	rep.Command = "lookupbench " + strings.Join(args, " ")
+	md := markdown(rep)
+	fmt.Fprint(stdout, md)
+	if f.out != "" {
+		if err := write(f.out, rep, md); err != nil {
+			fmt.Fprintf(stderr, "lookupbench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "wrote %s and %s\n", f.out, mdPath(f.out))
+	}
+	return 0
+}
+
+// measure runs the mode the flags ask for and returns its report.
+func measure(ctx context.Context, l bench.Launcher, f flags, log io.Writer) (*bench.Report, error) {
+	if err := f.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rep := &bench.Report{Started: time.Now().UTC(), Machine: machine(),
+		Orientation: bench.OrientationNote, Layout: bench.LayoutScheme}
+	start := time.Now()
+	switch {
+	case f.scale:
+		rep.Mode = "scale"
+		rounds := max(f.rounds, 1)
+		for _, s := range bench.ScalingScales(f.cfg, f.tenKTopics) {
+			sr, err := bench.RunRounds(ctx, l, s, rounds, log)
+			if err != nil {
+				return nil, err
+			}
+			rep.Scales = append(rep.Scales, sr)
+		}
+	case f.pair:
+		rep.Mode = "pair"
+		rounds := f.rounds
+		if rounds == 0 {
+			rounds = 3
+		}
+		sr, err := bench.RunRounds(ctx, l, bench.Scale{Name: name(f.cfg), Config: f.cfg, Kinds: []bench.Kind{bench.Ours, bench.NSQ}}, rounds, log)
+		if err != nil {
+			return nil, err
+		}
+		rep.Scales = append(rep.Scales, sr)
+	default:
+		rep.Mode = "single"
+		kind, err := bench.ParseKind(f.daemon)
+		if err != nil {
+			return nil, err
+		}
+		sr, err := bench.RunRounds(ctx, l, bench.Scale{Name: name(f.cfg), Config: f.cfg, Kinds: []bench.Kind{kind}}, max(f.rounds, 1), log)
+		if err != nil {
+			return nil, err
+		}
+		rep.Scales = append(rep.Scales, sr)
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+func name(c bench.Config) string {
+	return fmt.Sprintf("P=%d T=%d C=%d", c.Producers, c.Topics, c.Channels)
+}
+
+// markdown renders the report: the comparison table of each scale, and
+// for a scaling run the scaling table first.
+func markdown(rep *bench.Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## lookupbench %s run, %s\n\n", rep.Mode, rep.Started.Format(time.RFC3339))
+	fmt.Fprintf(&b, "Machine: %s. Wall time %.0f s. Figures are medians over rounds; %s.\n\n", rep.Machine, rep.Seconds, rep.Orientation)
+	if rep.Mode == "scale" {
+		b.WriteString("### Scaling\n\n")
+		b.WriteString(bench.ScalingMarkdown(rep.Scales))
+		b.WriteString("\n")
+	}
+	for _, sr := range rep.Scales {
+		fmt.Fprintf(&b, "### %s\n\n%s\n", sr.Name, sr.Markdown())
+	}
+	return b.String()
+}
+
+func mdPath(jsonPath string) string {
+	return strings.TrimSuffix(jsonPath, filepath.Ext(jsonPath)) + ".md"
+}
+
+func write(path string, rep *bench.Report, md string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.WriteFile(path, append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if err := os.WriteFile(mdPath(path), []byte(md), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: the load
+// generator holds one socket per producer, and so does the daemon (which
+// inherits the limit).
+func raiseFileLimit(stderr io.Writer) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+			fmt.Fprintf(stderr, "lookupbench: raise open file limit: %v\n", err)
+		}
+	}
+}
+
+func machine() string {
+	model := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lookupd/lookupd/bench"
+)
+
+// TestMain lets the test binary stand in for the command: the daemon
+// processes the harness starts re-execute this binary with childEnv set,
+// and then it serves a daemon instead of running the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		ctx := context.Background()
+		os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs every phase of a paired run at a tiny scale against both
+// daemons, end to end through run, and checks that each figure is there
+// and sane and that the JSON and markdown outputs are written.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two daemon processes")
+	}
+	out := filepath.Join(t.TempDir(), "res", "smoke.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-pair", "-rounds=1", "-producers=12", "-topics=6", "-channels=2", "-share=3",
+		"-clients=2", "-duration=250ms", "-calls=5", "-nodes-calls=2", "-call-budget=2s",
+		"-settle=300ms", "-storm-timeout=20s", "-out=" + out}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("run exited %d\nstderr:\n%s", code, stderr.String())
+	}
+
+	var rep bench.Report
+	js, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	if rep.Mode != "pair" || len(rep.Scales) != 1 {
+		t.Fatalf("mode %q with %d scales, want pair with 1", rep.Mode, len(rep.Scales))
+	}
+	sr := rep.Scales[0]
+	if len(sr.Daemons) != 2 {
+		t.Fatalf("%d daemons in the report, want 2", len(sr.Daemons))
+	}
+	for _, d := range sr.Daemons {
+		if len(d.Runs) != 1 {
+			t.Errorf("%s: %d runs, want 1", d.Daemon, len(d.Runs))
+		}
+		for _, m := range bench.Metrics {
+			v, ok := d.Median[m.Key]
+			switch {
+			case !ok:
+				t.Errorf("%s: figure %s missing", d.Daemon, m.Key)
+			case math.IsNaN(v) || math.IsInf(v, 0):
+				t.Errorf("%s: figure %s = %v", d.Daemon, m.Key, v)
+			case strings.HasPrefix(m.Key, "rss_per_"):
+				// A delta over a dozen connections may be lost in page
+				// granularity, but not be absurd.
+				if math.Abs(v) > 1<<20 {
+					t.Errorf("%s: %s = %v bytes", d.Daemon, m.Key, v)
+				}
+			case v <= 0:
+				t.Errorf("%s: figure %s = %v, want > 0", d.Daemon, m.Key, v)
+			}
+		}
+		med := d.Median
+		if med[bench.FigLookupP99] < med[bench.FigLookupP50] {
+			t.Errorf("%s: /lookup p99 %v below p50 %v", d.Daemon, med[bench.FigLookupP99], med[bench.FigLookupP50])
+		}
+		if med[bench.FigStormMs] > 20_000 {
+			t.Errorf("%s: disconnect storm took %v ms", d.Daemon, med[bench.FigStormMs])
+		}
+	}
+	if len(sr.Comparisons) != len(bench.Metrics) {
+		t.Errorf("%d comparisons, want %d", len(sr.Comparisons), len(bench.Metrics))
+	}
+	md, err := os.ReadFile(strings.TrimSuffix(out, ".json") + ".md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| /lookup throughput |", "nsqlookupd", "advantage"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if !bytes.Equal(md, stdout.Bytes()) {
+		t.Errorf("stdout differs from the markdown file")
+	}
+}
+
+// The flag set accepts every documented flag and rejects nonsense.
+func TestFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run(t.Context(), []string{"-producers=0"}, strings.NewReader(""), &bytes.Buffer{}, &stderr); code != 1 {
+		t.Errorf("-producers=0 exited %d, want 1 (invalid config)", code)
+	}
+	if !strings.Contains(stderr.String(), "producers must be") {
+		t.Errorf("stderr %q does not explain the bad value", stderr.String())
+	}
+	if code := run(t.Context(), []string{"-no-such-flag"}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}); code != 2 {
+		t.Errorf("unknown flag exited %d, want 2", code)
+	}
+	if code := run(t.Context(), []string{"-serve=bogus"}, strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}); code != 1 {
+		t.Errorf("-serve=bogus exited %d, want 1", code)
+	}
+}
