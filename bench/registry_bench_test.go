@@ -548,54 +548,64 @@ func perItem(b *testing.B, items int) {
 	}
 }
 
-// Sizes. 1000x10x2 -> 10000x10x2 grows the database tenfold with the same
-// shape per producer and per topic.
+// Sizes. 1000x10x2 -> 10000x10x2 and 100x100x2 -> 1000x100x2 (the target
+// scale) each grow the database tenfold with the same shape per producer
+// and per topic.
 
 var (
 	rbS100   = rbSize{p: 100, t: 10, c: 2}
 	rbS1000  = rbSize{p: 1000, t: 10, c: 2}
 	rbS10000 = rbSize{p: 10000, t: 10, c: 2}
+	rbS100T  = rbSize{p: 100, t: 100, c: 2}
 	rbS1000T = rbSize{p: 1000, t: 100, c: 2}
 )
 
 func BenchmarkRegister_100x10x2(b *testing.B)   { benchRegister(b, rbS100) }
 func BenchmarkRegister_1000x10x2(b *testing.B)  { benchRegister(b, rbS1000) }
 func BenchmarkRegister_10000x10x2(b *testing.B) { benchRegister(b, rbS10000) }
+func BenchmarkRegister_100x100x2(b *testing.B)  { benchRegister(b, rbS100T) }
 func BenchmarkRegister_1000x100x2(b *testing.B) { benchRegister(b, rbS1000T) }
 
 func BenchmarkUnregister_100x10x2(b *testing.B)   { benchUnregister(b, rbS100) }
 func BenchmarkUnregister_1000x10x2(b *testing.B)  { benchUnregister(b, rbS1000) }
 func BenchmarkUnregister_10000x10x2(b *testing.B) { benchUnregister(b, rbS10000) }
+func BenchmarkUnregister_100x100x2(b *testing.B)  { benchUnregister(b, rbS100T) }
 func BenchmarkUnregister_1000x100x2(b *testing.B) { benchUnregister(b, rbS1000T) }
 
 func BenchmarkRemovePeer_100x10x2(b *testing.B)   { benchRemovePeer(b, rbS100) }
 func BenchmarkRemovePeer_1000x10x2(b *testing.B)  { benchRemovePeer(b, rbS1000) }
 func BenchmarkRemovePeer_10000x10x2(b *testing.B) { benchRemovePeer(b, rbS10000) }
+func BenchmarkRemovePeer_100x100x2(b *testing.B)  { benchRemovePeer(b, rbS100T) }
 func BenchmarkRemovePeer_1000x100x2(b *testing.B) { benchRemovePeer(b, rbS1000T) }
 
 func BenchmarkLookup_100x10x2(b *testing.B)   { benchLookup(b, rbS100) }
 func BenchmarkLookup_1000x10x2(b *testing.B)  { benchLookup(b, rbS1000) }
 func BenchmarkLookup_10000x10x2(b *testing.B) { benchLookup(b, rbS10000) }
+func BenchmarkLookup_100x100x2(b *testing.B)  { benchLookup(b, rbS100T) }
 func BenchmarkLookup_1000x100x2(b *testing.B) { benchLookup(b, rbS1000T) }
 
 func BenchmarkTouch_100x10x2(b *testing.B)   { benchTouch(b, rbS100) }
 func BenchmarkTouch_1000x10x2(b *testing.B)  { benchTouch(b, rbS1000) }
 func BenchmarkTouch_10000x10x2(b *testing.B) { benchTouch(b, rbS10000) }
+func BenchmarkTouch_100x100x2(b *testing.B)  { benchTouch(b, rbS100T) }
 func BenchmarkTouch_1000x100x2(b *testing.B) { benchTouch(b, rbS1000T) }
 
 func BenchmarkTopics_100x10x2(b *testing.B)   { benchTopics(b, rbS100) }
 func BenchmarkTopics_1000x10x2(b *testing.B)  { benchTopics(b, rbS1000) }
 func BenchmarkTopics_10000x10x2(b *testing.B) { benchTopics(b, rbS10000) }
+func BenchmarkTopics_100x100x2(b *testing.B)  { benchTopics(b, rbS100T) }
 func BenchmarkTopics_1000x100x2(b *testing.B) { benchTopics(b, rbS1000T) }
 
 func BenchmarkChannels_100x10x2(b *testing.B)   { benchChannels(b, rbS100) }
 func BenchmarkChannels_1000x10x2(b *testing.B)  { benchChannels(b, rbS1000) }
 func BenchmarkChannels_10000x10x2(b *testing.B) { benchChannels(b, rbS10000) }
+func BenchmarkChannels_100x100x2(b *testing.B)  { benchChannels(b, rbS100T) }
 func BenchmarkChannels_1000x100x2(b *testing.B) { benchChannels(b, rbS1000T) }
 
 func BenchmarkNodes_100x10x2(b *testing.B)   { benchNodes(b, rbS100) }
 func BenchmarkNodes_1000x10x2(b *testing.B)  { benchNodes(b, rbS1000) }
 func BenchmarkNodes_10000x10x2(b *testing.B) { benchNodes(b, rbS10000) }
+func BenchmarkNodes_100x100x2(b *testing.B)  { benchNodes(b, rbS100T) }
 func BenchmarkNodes_1000x100x2(b *testing.B) { benchNodes(b, rbS1000T) }
 
 // TestRegistryBenchFixtures checks that both populated databases hold the
