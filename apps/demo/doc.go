@@ -1,0 +1,11 @@
+// Command demo brings up a local lookupd cluster on 127.0.0.1 from the
+// binaries in a directory (make demo builds them into bin/): three lookupd
+// processes that do not know about each other and two producerd sidekicks
+// that heartbeat to all three. It prints what /lookup returns on each
+// lookupd and the merged view clientmerge builds from all of them, then
+// stops one lookupd and one producer to show that discovery carries on,
+// and shuts everything down. It stops by itself, or on Ctrl-C.
+//
+// Unlike the daemons' mains it imports clientmerge: showing the merged view
+// is the point of the demo.
+package main
