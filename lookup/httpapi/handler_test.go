@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/lookupd/lookupd/lookup/httpapi"
+	"github.com/lookupd/lookupd/lookup/lookuptest/fakeclock"
 	"github.com/lookupd/lookupd/lookup/registry"
 )
 
@@ -31,28 +31,8 @@ const (
 	nsqValue  = "nsq; version=1.0"
 )
 
-// clock is a settable clock shared by the registry and the handler.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
-	clk *clock
+	clk *fakeclock.Clock
 	db  *registry.DB
 	h   *httpapi.Handler
 }
@@ -62,7 +42,7 @@ func newEnv(t testing.TB, extra func(*httprouter.Router)) *env {
 }
 
 func newEnvLog(log *slog.Logger, extra func(*httprouter.Router)) *env {
-	clk := newClock()
+	clk := fakeclock.New()
 	db := registry.New(registry.Options{InactiveTimeout: inactive, TombstoneLifetime: tombLife, Now: clk.Now})
 	h := httpapi.New(db, httpapi.Options{Logger: log, Now: clk.Now, Extra: extra})
 	return &env{clk: clk, db: db, h: h}

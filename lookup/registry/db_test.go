@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest/fakeclock"
 	"github.com/lookupd/lookupd/lookup/registry"
 )
 
@@ -741,7 +742,7 @@ func TestDB_ManyChannels(t *testing.T) {
 }
 
 func TestDB_Defaults(t *testing.T) {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	db := registry.New(registry.Options{Now: clk.Now})
 	if err := db.Identify("p1", infoFor("p1")); err != nil {
 		t.Fatal(err)

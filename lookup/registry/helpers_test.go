@@ -2,9 +2,9 @@ package registry_test
 
 import (
 	"slices"
-	"sync/atomic"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest/fakeclock"
 	"github.com/lookupd/lookupd/lookup/registry"
 )
 
@@ -14,26 +14,14 @@ const (
 	testTombstone = 4 * time.Second
 )
 
-// fakeClock is a manually advanced clock, safe for concurrent use.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // env is a DB under test with its clock.
 type env struct {
 	db  *registry.DB
-	clk *fakeClock
+	clk *fakeclock.Clock
 }
 
 func newEnv(maxRegs int) *env {
-	clk := newFakeClock()
+	clk := fakeclock.New()
 	db := registry.New(registry.Options{
 		InactiveTimeout:         testInactive,
 		TombstoneLifetime:       testTombstone,

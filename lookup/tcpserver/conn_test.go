@@ -14,6 +14,7 @@ import (
 
 	"github.com/nsqio/go-nsq"
 
+	"github.com/lookupd/lookupd/lookup/lookuptest/fakeclock"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
 	"github.com/lookupd/lookupd/lookup/wire"
@@ -89,7 +90,7 @@ func TestConn_Session(t *testing.T) {
 }
 
 func TestConn_PingRefreshesLastSeen(t *testing.T) {
-	clk := newClock()
+	clk := fakeclock.New()
 	f := start(t, registry.Options{InactiveTimeout: time.Minute, Now: clk.Now}, tcpserver.Options{})
 	c := dial(t, f.addr)
 	c.identify(4150)
@@ -501,6 +502,29 @@ func (p pipeClient) expect(want string) {
 	}
 }
 
+// registeredProducer dials l, identifies and registers topic "orders",
+// returning the client and its registry id.
+func (l *pipeListener) registeredProducer(t *testing.T) (pipeClient, string) {
+	t.Helper()
+	conn, id := l.dial()
+	c := pipeClient{t: t, c: conn}
+	c.send(nsq.MagicV1)
+	js := `{"broadcast_address":"10.0.0.1","tcp_port":4150,"http_port":4151,"version":"1.3.0"}`
+	c.send(identifyBytes(uint32(len(js)), []byte(js)))
+	c.expect(identityJSON)
+	c.send([]byte("REGISTER orders\n"))
+	c.expect("OK")
+	return c, id
+}
+
+// advance moves the synctest bubble's fake clock forward by d and waits
+// until every goroutine in the bubble is blocked again. Sleeping inside a
+// bubble takes no real time: this is how the deadline tests step time.
+func advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
 // runPipeServer serves l in the bubble and returns a stop func that closes
 // everything and waits for Serve.
 func runPipeServer(t *testing.T, db *registry.DB, opts tcpserver.Options) (*pipeListener, func()) {
@@ -532,38 +556,28 @@ func TestConn_IdleDeadlineExact(t *testing.T) {
 		db := registry.New(registry.Options{InactiveTimeout: time.Hour})
 		l, stop := runPipeServer(t, db, tcpserver.Options{IdleTimeout: idle})
 		defer stop()
-		conn, id := l.dial()
-		defer conn.Close()
-		c := pipeClient{t: t, c: conn}
-		c.send(nsq.MagicV1)
-		js := `{"broadcast_address":"10.0.0.1","tcp_port":4150,"http_port":4151,"version":"1.3.0"}`
-		c.send(identifyBytes(uint32(len(js)), []byte(js)))
-		c.expect(identityJSON)
-		c.send([]byte("REGISTER orders\n"))
-		c.expect("OK")
+		c, id := l.registeredProducer(t)
+		defer c.c.Close()
 
 		known := func() bool { _, ok := db.PeerRegistrations(id); return ok }
 		// Five PINGs 9 minutes apart keep it for 45 minutes.
 		for range 5 {
-			time.Sleep(idle - time.Minute)
-			synctest.Wait()
+			advance(idle - time.Minute)
 			if !known() {
 				t.Fatalf("producer removed although it pinged within %s", idle)
 			}
 			c.send([]byte("PING\n"))
 			c.expect("OK")
 		}
-		time.Sleep(idle - time.Nanosecond)
-		synctest.Wait()
+		advance(idle - time.Nanosecond)
 		if !known() {
 			t.Fatal("producer removed before the idle timeout")
 		}
-		time.Sleep(time.Nanosecond)
-		synctest.Wait()
+		advance(time.Nanosecond)
 		if known() {
 			t.Fatal("producer still registered at the idle timeout")
 		}
-		if _, err := conn.Read(make([]byte, 1)); err == nil {
+		if _, err := c.c.Read(make([]byte, 1)); err == nil {
 			t.Fatal("connection still open after the idle timeout")
 		}
 	})
@@ -577,46 +591,17 @@ func TestConn_WriteTimeout(t *testing.T) {
 		db := registry.New(registry.Options{})
 		l, stop := runPipeServer(t, db, tcpserver.Options{WriteTimeout: wt})
 		defer stop()
-		conn, id := l.dial()
-		defer conn.Close()
-		c := pipeClient{t: t, c: conn}
-		c.send(nsq.MagicV1)
-		js := `{"broadcast_address":"10.0.0.1","tcp_port":4150,"http_port":4151,"version":"1.3.0"}`
-		c.send(identifyBytes(uint32(len(js)), []byte(js)))
-		c.expect(identityJSON)
-		c.send([]byte("REGISTER orders\n"))
-		c.expect("OK")
+		c, id := l.registeredProducer(t)
+		defer c.c.Close()
 
 		c.send([]byte("PING\n")) // and never read the reply
-		time.Sleep(wt - time.Nanosecond)
-		synctest.Wait()
+		advance(wt - time.Nanosecond)
 		if _, ok := db.PeerRegistrations(id); !ok {
 			t.Fatal("producer removed before the write timeout")
 		}
-		time.Sleep(time.Nanosecond)
-		synctest.Wait()
+		advance(time.Nanosecond)
 		if _, ok := db.PeerRegistrations(id); ok {
 			t.Fatal("producer still registered after the write timeout")
 		}
 	})
-}
-
-// clock is a settable clock for the registry.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }
