@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
-	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -44,11 +41,6 @@ type Handler struct {
 	channels cache // by topic
 	topics   cache // single entry ""
 	nodes    cache // single entry ""
-
-	// plainQueries enables the plainQuery shortcut. It is off when GODEBUG
-	// mentions urlmaxqueryparams, whose setting could make ParseQuery
-	// reject even a single parameter.
-	plainQueries bool
 }
 
 // New returns the API handler for db.
@@ -62,8 +54,7 @@ func New(db *registry.DB, opts Options) *Handler {
 	if opts.Version == "" {
 		opts.Version = "1.3.0"
 	}
-	h := &Handler{db: db, opts: opts, log: opts.Logger.With("component", "http"),
-		plainQueries: !strings.Contains(os.Getenv("GODEBUG"), "urlmaxqueryparams")}
+	h := &Handler{db: db, opts: opts, log: opts.Logger.With("component", "http")}
 	h.lookups.init()
 	h.channels.init()
 	h.topics.init()
@@ -132,14 +123,8 @@ func (h *Handler) adapt(f apiFunc, parse bool) httprouter.Handle {
 	return func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 		var q url.Values
 		var err error
-		pooled := false
 		if parse {
-			if k, v, ok := h.plainQuery(req.URL.RawQuery); ok {
-				q, pooled = queryPool.Get().(url.Values), true
-				q[k] = append(q[k][:0], v)
-			} else {
-				q, err = url.ParseQuery(req.URL.RawQuery)
-			}
+			q, err = url.ParseQuery(req.URL.RawQuery)
 		}
 		var data any
 		if err != nil {
@@ -157,28 +142,7 @@ func (h *Handler) adapt(f apiFunc, parse bool) httprouter.Handle {
 			}
 			h.logRequest(req, status)
 		}
-		if pooled {
-			clear(q)
-			queryPool.Put(q)
-		}
 	}
-}
-
-// queryPool recycles the url.Values of plain queries; handlers read them
-// and keep nothing.
-var queryPool = sync.Pool{New: func() any { return make(url.Values, 2) }}
-
-// plainQuery splits raw when it is one key=value pair in which
-// url.ParseQuery would find nothing to split, unescape or reject (no '&',
-// ';', '%' or '+'), which is what clients send; for such a query the
-// result is exactly ParseQuery's, without its parsing and allocations.
-// Other queries report false and go through ParseQuery.
-func (h *Handler) plainQuery(raw string) (key, value string, ok bool) {
-	if !h.plainQueries || raw == "" || strings.ContainsAny(raw, "&;%+") {
-		return "", "", false
-	}
-	key, value, _ = strings.Cut(raw, "=")
-	return key, value, key != ""
 }
 
 func (h *Handler) logRequest(req *http.Request, status int) {

@@ -90,16 +90,20 @@ func (f *prefetched) Read(p []byte) (int, error) {
 }
 
 // await makes c.br hold input. While nothing is buffered it returns the
-// read buffer to the server's pool and blocks on a read into a small
-// array, so an idle connection holds no buffer; the limits are unchanged
-// since every buffer is MaxLineLength bytes and sees the same bytes in the
-// same order. Read errors are returned unchanged.
+// read buffer to the server's pool, restarts the idle deadline and blocks
+// on a read into a small array, so an idle connection holds no buffer; the
+// limits are unchanged since every buffer is MaxLineLength bytes and sees
+// the same bytes in the same order. Commands already buffered (a pipelined
+// burst) cost no deadline update. Read errors are returned unchanged.
 func (c *conn) await() error {
 	if c.br != nil {
 		if c.br.Buffered() > 0 {
 			return nil
 		}
 		c.releaseReader()
+	}
+	if err := c.c.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout)); err != nil {
+		return err
 	}
 	n, err := c.c.Read(c.pre.b[:])
 	if n == 0 {
@@ -125,9 +129,6 @@ func (c *conn) releaseReader() {
 
 func (c *conn) serve() error {
 	s := c.s
-	if err := c.c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)); err != nil {
-		return err
-	}
 	var magic [4]byte
 	if err := c.await(); err != nil {
 		return fmt.Errorf("read protocol magic: %w", err)
@@ -142,9 +143,6 @@ func (c *conn) serve() error {
 		return c.flush()
 	}
 	for {
-		if err := c.c.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout)); err != nil {
-			return err
-		}
 		if err := c.await(); err != nil {
 			return err
 		}
