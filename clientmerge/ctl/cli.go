@@ -1,0 +1,202 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+)
+
+// Exit codes of Main.
+const (
+	// ExitOK: the command succeeded; for diff, the lookupds agree.
+	ExitOK = 0
+	// ExitDiverged: diff found something the lookupds disagree on.
+	ExitDiverged = 1
+	// ExitUnreachable: at least one lookupd did not answer. What the
+	// others answered is still printed. diff reports this before
+	// ExitDiverged.
+	ExitUnreachable = 2
+	// ExitFailed: the command failed for another reason (the web view could
+	// not listen, output could not be written).
+	ExitFailed = 3
+	// ExitUsage: bad command line or options.
+	ExitUsage = 64
+)
+
+// Usage is the text of lookupctl --help.
+const Usage = `lookupctl: ask every lookupd at once and show where they agree and differ.
+
+Usage:
+  lookupctl [flags] COMMAND [ARGS] [flags]
+
+Commands:
+  lookup TOPIC     the producers of TOPIC merged over all lookupds, each with
+                   "seen by N/M" and the lookupds that miss it; the channels
+  topics           every topic, with the lookupds that list it
+  channels TOPIC   the channels of TOPIC, with the lookupds that list each
+  nodes            every producer (the /nodes entries), with its topics
+  health           per lookupd: reachable, latency, version, /stats counts
+  diff             every topic, channel and producer the lookupds disagree
+                   on, and the lookupds that are down (for monitoring; see
+                   exit codes)
+  watch [TOPIC]    one timestamped line per change until interrupted: a
+                   producer joined, reached every lookupd, left; a lookupd
+                   went down or came back. Without TOPIC, producers joining
+                   and leaving the cluster (/nodes); with it, that topic
+  ui               serve the live web view of the cluster until interrupted
+  help             this text
+
+Flags (anywhere on the line; --flag and -flag are the same):
+  --lookupd-http-address ADDR  a lookupd's HTTP address, host:port or
+                               http(s)://host:port; repeat for each lookupd.
+                               Default: $LOOKUPD_HTTP_ADDRESSES, a
+                               comma-separated list
+  -o, --output FORMAT          table (default) or json. watch prints one JSON
+                               object per line
+  --timeout DURATION           bound on each lookupd's answer (default 5s)
+  --interval DURATION          watch, ui: polling interval (default 500ms)
+  --http-address ADDR          ui: listen address (default 127.0.0.1:4171)
+  --enable-actions             ui: offer tombstoning a producer and deleting
+                               topics and channels (default: read-only)
+  --feed-size N                ui: changes kept in the feed (default 200)
+  -h, --help                   this text
+
+Exit codes:
+  0   success; for diff: every answering lookupd agrees
+  1   diff: the lookupds disagree
+  2   a lookupd could not be reached (the others' answers are still shown;
+      for diff this wins over 1)
+  3   another failure (ui cannot listen, output cannot be written)
+  64  usage error
+
+Examples:
+  export LOOKUPD_HTTP_ADDRESSES=10.0.0.1:4161,10.0.0.2:4161,10.0.0.3:4161
+  lookupctl lookup orders
+  lookupctl diff -o json || alert
+  lookupctl watch orders
+  lookupctl ui --http-address=127.0.0.1:4171
+`
+
+// usageError is a bad command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// exitError carries an exit code out of a command; its message, if any,
+// has not been printed yet.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// Main runs lookupctl with args (without the program name) and returns the
+// exit code. getenv reads the environment (os.Getenv); output goes to
+// stdout, every error as one line "lookupctl: …" to stderr. watch and ui
+// run until ctx ends; ending them that way exits 0. Main is safe to call
+// concurrently with different writers.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	code, err := run(ctx, args, getenv, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "lookupctl: %v\n", err)
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "lookupctl: see lookupctl --help")
+	}
+	return code
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	opts, pos, err := parseArgs(args, getenv)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		io.WriteString(stdout, Usage)
+		return ExitOK, nil
+	case err != nil:
+		return ExitUsage, &usageError{msg: err.Error()}
+	}
+	if len(pos) == 0 {
+		return ExitUsage, &usageError{msg: "no command given"}
+	}
+	cmd, ok := commands[pos[0]]
+	if pos[0] == "help" {
+		io.WriteString(stdout, Usage)
+		return ExitOK, nil
+	}
+	if !ok {
+		return ExitUsage, &usageError{msg: fmt.Sprintf("unknown command %q", pos[0])}
+	}
+	if n := len(pos) - 1; n < cmd.minArgs || n > cmd.maxArgs {
+		return ExitUsage, &usageError{msg: fmt.Sprintf("%s takes %s", pos[0], cmd.args)}
+	}
+	if err := opts.Validate(); err != nil {
+		return ExitUsage, &usageError{msg: err.Error()}
+	}
+	cl, err := NewCluster(opts.LookupdHTTPAddresses, opts.Timeout)
+	if err != nil {
+		return ExitUsage, &usageError{msg: err.Error()}
+	}
+	defer cl.Close()
+	env := &cmdEnv{ctx: ctx, opts: opts, cl: cl, args: pos[1:], out: stdout, errw: stderr}
+	code := cmd.run(env)
+	if env.writeErr != nil {
+		return ExitFailed, fmt.Errorf("write output: %w", env.writeErr)
+	}
+	return code, env.err
+}
+
+// command is one subcommand.
+type command struct {
+	args             string // for the usage error
+	minArgs, maxArgs int
+	run              func(*cmdEnv) int
+}
+
+var commands map[string]command
+
+func init() {
+	commands = map[string]command{
+		"lookup":   {args: "one argument, the topic", minArgs: 1, maxArgs: 1, run: cmdLookup},
+		"topics":   {args: "no arguments", run: cmdTopics},
+		"channels": {args: "one argument, the topic", minArgs: 1, maxArgs: 1, run: cmdChannels},
+		"nodes":    {args: "no arguments", run: cmdNodes},
+		"health":   {args: "no arguments", run: cmdHealth},
+		"diff":     {args: "no arguments", run: cmdDiff},
+		"watch":    {args: "at most one argument, a topic", maxArgs: 1, run: cmdWatch},
+		"ui":       {args: "no arguments", run: cmdUI},
+	}
+}
+
+// cmdEnv is what a command runs with.
+type cmdEnv struct {
+	ctx      context.Context
+	opts     *Options
+	cl       *Cluster
+	args     []string
+	out      io.Writer
+	errw     io.Writer
+	err      error // printed by Main
+	writeErr error
+}
+
+// warnDown prints one line per lookupd that did not answer and returns
+// ExitUnreachable if there was one, else ExitOK.
+func (e *cmdEnv) warnDown(states []LookupdState) int {
+	code := ExitOK
+	for _, s := range states {
+		if !s.Up() {
+			fmt.Fprintf(e.errw, "lookupctl: lookupd %s unreachable: %v\n", s.Addr, s.Err)
+			code = ExitUnreachable
+		}
+	}
+	return code
+}

@@ -1,0 +1,256 @@
+package ctl
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lookupd/lookupd/clientmerge"
+)
+
+// Set marks lookupds: Set[i] is true when the i-th lookupd (in the order
+// given to NewCluster) has the property.
+type Set []bool
+
+// Count returns how many lookupds are marked.
+func (s Set) Count() int {
+	n := 0
+	for _, b := range s {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// String returns one character per lookupd: '1' marked, '0' not.
+func (s Set) String() string {
+	var b strings.Builder
+	for _, v := range s {
+		if v {
+			b.WriteByte('1')
+		} else {
+			b.WriteByte('0')
+		}
+	}
+	return b.String()
+}
+
+// Covers reports whether s marks every lookupd that up marks.
+func (s Set) Covers(up Set) bool {
+	for i, u := range up {
+		if u && !s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Listed is a name (a topic, or a topic's channel) and the lookupds that
+// list it.
+type Listed struct {
+	Name string
+	By   Set
+}
+
+// ProducerState is one producer as the lookupds' /nodes answers describe
+// it. Descriptive fields come from the first lookupd listing it.
+type ProducerState struct {
+	Addr             string // broadcast_address:tcp_port, the key
+	Hostname         string
+	BroadcastAddress string
+	TCPPort          int
+	HTTPPort         int
+	Version          string
+	// By marks the lookupds whose /nodes lists this producer.
+	By Set
+	// Topics are the producer's topics on any lookupd, sorted, each with
+	// the lookupds listing the producer for it and those marking it
+	// tombstoned.
+	Topics []ProducerTopic
+}
+
+// ProducerTopic is one topic of one producer.
+type ProducerTopic struct {
+	Name       string
+	By         Set
+	Tombstoned Set
+}
+
+// Survey is one round of /topics and /nodes from every lookupd, kept per
+// lookupd. The caller owns it.
+type Survey struct {
+	At       time.Time
+	Lookupds []LookupdState
+	// Topics is the sorted union of every lookupd's /topics.
+	Topics []Listed
+	// Producers is sorted by Addr.
+	Producers []ProducerState
+}
+
+// Up returns the Set of lookupds that answered.
+func (s *Survey) Up() Set {
+	up := make(Set, len(s.Lookupds))
+	for i, l := range s.Lookupds {
+		up[i] = l.Up()
+	}
+	return up
+}
+
+// Producer returns the producer with the given address, or nil.
+func (s *Survey) Producer(addr string) *ProducerState {
+	i, ok := slices.BinarySearchFunc(s.Producers, addr, func(p ProducerState, a string) int { return cmp.Compare(p.Addr, a) })
+	if !ok {
+		return nil
+	}
+	return &s.Producers[i]
+}
+
+// lookupdView is what one lookupd answered in one survey round.
+type lookupdView struct {
+	topics []string
+	nodes  []clientmerge.Node
+}
+
+// Survey asks every lookupd for /topics and /nodes, at once, and returns
+// what each listed. A lookupd that fails either query counts as down for
+// the round. It blocks for at most about the timeout.
+func (c *Cluster) Survey(ctx context.Context) *Survey {
+	views, states := perLookupd(ctx, c, func(ctx context.Context, cl *clientmerge.Client) (lookupdView, error) {
+		t, err := cl.Topics(ctx)
+		if err != nil {
+			return lookupdView{}, err
+		}
+		n, err := cl.Nodes(ctx)
+		if err != nil {
+			return lookupdView{}, err
+		}
+		return lookupdView{topics: t.Topics, nodes: n.Nodes}, nil
+	})
+	return buildSurvey(time.Now(), states, views)
+}
+
+// buildSurvey merges per-lookupd answers (views[i] is ignored where
+// states[i] failed) into a Survey.
+func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Survey {
+	n := len(states)
+	s := &Survey{At: at, Lookupds: states}
+	lists := make([][]string, n)
+	for i, v := range views {
+		if states[i].Up() {
+			lists[i] = v.topics
+		}
+	}
+	s.Topics = presence(n, lists)
+
+	idx := map[string]int{}
+	topicIdx := []map[string]int{}
+	for i, v := range views {
+		if !states[i].Up() {
+			continue
+		}
+		for _, nd := range v.nodes {
+			addr := nd.TCPAddr()
+			j, ok := idx[addr]
+			if !ok {
+				j = len(s.Producers)
+				idx[addr] = j
+				s.Producers = append(s.Producers, ProducerState{
+					Addr: addr, Hostname: nd.Hostname, BroadcastAddress: nd.BroadcastAddress,
+					TCPPort: nd.TCPPort, HTTPPort: nd.HTTPPort, Version: nd.Version, By: make(Set, n),
+				})
+				topicIdx = append(topicIdx, map[string]int{})
+			}
+			p := &s.Producers[j]
+			p.By[i] = true
+			for ti, t := range nd.Topics {
+				k, ok := topicIdx[j][t]
+				if !ok {
+					k = len(p.Topics)
+					topicIdx[j][t] = k
+					p.Topics = append(p.Topics, ProducerTopic{Name: t, By: make(Set, n), Tombstoned: make(Set, n)})
+				}
+				p.Topics[k].By[i] = true
+				if ti < len(nd.Tombstones) && nd.Tombstones[ti] {
+					p.Topics[k].Tombstoned[i] = true
+				}
+			}
+		}
+	}
+	for j := range s.Producers {
+		slices.SortFunc(s.Producers[j].Topics, func(a, b ProducerTopic) int { return cmp.Compare(a.Name, b.Name) })
+	}
+	slices.SortFunc(s.Producers, func(a, b ProducerState) int { return cmp.Compare(a.Addr, b.Addr) })
+	return s
+}
+
+// presence returns the sorted union of the lists, each name with the set
+// of lists (lookupds) containing it. lists has one entry per lookupd; a
+// nil entry lists nothing.
+func presence(n int, lists [][]string) []Listed {
+	idx := map[string]int{}
+	var out []Listed
+	for i, l := range lists {
+		for _, name := range l {
+			j, ok := idx[name]
+			if !ok {
+				j = len(out)
+				idx[name] = j
+				out = append(out, Listed{Name: name, By: make(Set, n)})
+			}
+			out[j].By[i] = true
+		}
+	}
+	slices.SortFunc(out, func(a, b Listed) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Channels asks every lookupd for the channels of topic and returns each
+// channel with the lookupds listing it. A lookupd that does not know the
+// topic lists none.
+func (c *Cluster) Channels(ctx context.Context, topic string) ([]Listed, []LookupdState) {
+	lists, states := perLookupd(ctx, c, func(ctx context.Context, cl *clientmerge.Client) ([]string, error) {
+		r, err := cl.Channels(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		return r.Channels, nil
+	})
+	return presence(len(lists), lists), states
+}
+
+// topicView is what one lookupd answered to /lookup for one topic.
+type topicView struct {
+	known     bool
+	producers []clientmerge.Producer
+	channels  []string
+}
+
+// TopicSurvey asks every lookupd for /lookup?topic= and returns a Survey
+// holding only that topic (its producers carry that one topic), and the
+// topic's channels with the lookupds listing each. A lookupd that answers
+// TOPIC_NOT_FOUND lists nothing.
+func (c *Cluster) TopicSurvey(ctx context.Context, topic string) (*Survey, []Listed) {
+	views, states := perLookupd(ctx, c, func(ctx context.Context, cl *clientmerge.Client) (topicView, error) {
+		r, err := cl.Lookup(ctx, topic)
+		if err != nil {
+			return topicView{}, err
+		}
+		known := len(r.Responses) > 0 && !r.Responses[0].TopicNotFound
+		return topicView{known: known, producers: r.Producers, channels: r.Channels}, nil
+	})
+	lv := make([]lookupdView, len(views))
+	chans := make([][]string, len(views))
+	for i, v := range views {
+		if v.known {
+			lv[i].topics = []string{topic}
+		}
+		chans[i] = v.channels
+		for _, p := range v.producers {
+			lv[i].nodes = append(lv[i].nodes, clientmerge.Node{PeerInfo: p.PeerInfo, Topics: []string{topic}, Tombstones: []bool{false}})
+		}
+	}
+	return buildSurvey(time.Now(), states, lv), presence(len(views), chans)
+}

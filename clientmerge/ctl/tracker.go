@@ -1,0 +1,183 @@
+package ctl
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// EventKind names what an Event reports.
+type EventKind string
+
+// The kinds of Event.
+const (
+	// EventJoined: a producer is listed (for Topic, or in /nodes when Topic
+	// is empty) by at least one lookupd, where before none listed it.
+	EventJoined EventKind = "joined"
+	// EventReached: a producer that joined earlier is now listed by every
+	// answering lookupd; Took is the time since it joined.
+	EventReached EventKind = "reached"
+	// EventLeft: no answering lookupd lists the producer any more; Took is
+	// the time since the first lookupd stopped listing it.
+	EventLeft EventKind = "left"
+	// EventDown: a lookupd stopped answering; Err says why.
+	EventDown EventKind = "down"
+	// EventBack: a lookupd answers again; Took is how long it was down.
+	EventBack EventKind = "back"
+)
+
+// Event is one change seen between two surveys. Times are those of the
+// surveys, so they are accurate to the polling interval.
+type Event struct {
+	At   time.Time
+	Kind EventKind
+	// Topic is the producer's topic, empty for a producer's presence in
+	// /nodes and for lookupd events.
+	Topic string
+	// Producer (broadcast_address:tcp_port) and Hostname: producer events.
+	Producer string
+	Hostname string
+	// Lookupd and Err: lookupd events.
+	Lookupd string
+	Err     string
+	// By marks the lookupds that list the producer after the change.
+	By Set
+	// Of is the number of lookupds.
+	Of   int
+	Took time.Duration
+}
+
+type trackKey struct{ topic, producer string }
+
+type tracked struct {
+	by        Set
+	hostname  string
+	joinedAt  time.Time // set until the producer reaches every answering lookupd
+	leavingAt time.Time // set when some lookupd stopped listing it
+}
+
+// Tracker turns successive Surveys into Events. The first Survey is the
+// baseline: it yields only EventDown for lookupds already down. What a
+// lookupd that does not answer listed is kept as it last was, so a
+// lookupd going down is one EventDown, not a leave of everything it
+// listed. A Tracker is not safe for concurrent use.
+type Tracker struct {
+	started   bool
+	up        Set
+	downSince []time.Time
+	keys      map[trackKey]*tracked
+}
+
+// NewTracker returns an empty Tracker.
+func NewTracker() *Tracker { return &Tracker{keys: map[trackKey]*tracked{}} }
+
+// Update compares s with the previous Survey and returns the changes, in
+// order: lookupd events, then producer events by topic and producer. The
+// caller owns the returned slice.
+func (t *Tracker) Update(s *Survey) []Event {
+	n := len(s.Lookupds)
+	up := s.Up()
+	var out []Event
+	if t.downSince == nil {
+		t.downSince = make([]time.Time, n)
+	}
+	for i, l := range s.Lookupds {
+		was := !t.started || t.up[i]
+		switch {
+		case was && !up[i]:
+			t.downSince[i] = s.At
+			out = append(out, Event{At: s.At, Kind: EventDown, Lookupd: l.Addr, Err: errText(l.Err), Of: n})
+		case !was && up[i]:
+			out = append(out, Event{At: s.At, Kind: EventBack, Lookupd: l.Addr, Took: s.At.Sub(t.downSince[i]), Of: n})
+		}
+	}
+
+	cur := make(map[trackKey]Set, len(t.keys))
+	hosts := map[string]string{}
+	for _, p := range s.Producers {
+		hosts[p.Addr] = p.Hostname
+		cur[trackKey{producer: p.Addr}] = p.By
+		for _, tp := range p.Topics {
+			cur[trackKey{topic: tp.Name, producer: p.Addr}] = tp.By
+		}
+	}
+	var changed []Event
+	step := func(k trackKey, now Set) {
+		old := t.keys[k]
+		eff := make(Set, n)
+		for i := range eff {
+			switch {
+			case up[i]:
+				eff[i] = now != nil && now[i]
+			case old != nil:
+				eff[i] = old.by[i]
+			}
+		}
+		count := eff.Count()
+		switch {
+		case old == nil && count == 0:
+			return
+		case old == nil:
+			e := &tracked{by: eff, hostname: hosts[k.producer]}
+			t.keys[k] = e
+			if !t.started {
+				return
+			}
+			if !eff.Covers(up) {
+				e.joinedAt = s.At
+			}
+			changed = append(changed, Event{At: s.At, Kind: EventJoined, Topic: k.topic, Producer: k.producer, Hostname: e.hostname, By: eff, Of: n})
+		case count == 0:
+			delete(t.keys, k)
+			ev := Event{At: s.At, Kind: EventLeft, Topic: k.topic, Producer: k.producer, Hostname: old.hostname, By: eff, Of: n}
+			if !old.leavingAt.IsZero() {
+				ev.Took = s.At.Sub(old.leavingAt)
+			}
+			changed = append(changed, ev)
+		default:
+			lost := false
+			for i := range eff {
+				if old.by[i] && !eff[i] {
+					lost = true
+				}
+			}
+			old.by = eff
+			if lost && old.leavingAt.IsZero() {
+				old.leavingAt = s.At
+			}
+			if eff.Covers(up) {
+				old.leavingAt = time.Time{}
+				if !old.joinedAt.IsZero() {
+					changed = append(changed, Event{At: s.At, Kind: EventReached, Topic: k.topic, Producer: k.producer, Hostname: old.hostname, By: eff, Of: n, Took: s.At.Sub(old.joinedAt)})
+					old.joinedAt = time.Time{}
+				}
+			}
+		}
+	}
+	for k, by := range cur {
+		step(k, by)
+	}
+	for k := range t.keys {
+		if _, ok := cur[k]; !ok {
+			step(k, nil)
+		}
+	}
+	sortEvents(changed)
+	t.started = true
+	t.up = up
+	return append(out, changed...)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// sortEvents orders producer events by topic, producer, then kind.
+func sortEvents(es []Event) {
+	slices.SortFunc(es, func(a, b Event) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Producer, b.Producer), cmp.Compare(a.Kind, b.Kind))
+	})
+}
