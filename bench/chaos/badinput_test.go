@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/nsqio/go-nsq"
+
+	"github.com/lookupd/lookupd/bench/proc"
 )
 
 // Limits the bad-input daemon runs with (defaults except where a case
@@ -359,7 +361,7 @@ func checkIntact(t *testing.T, d *daemon, keep *producerConn, base stats, what s
 				what, s.Producers, s.Registrations, s.TCP.Open, base.Producers, base.Registrations, base.TCP.Open)
 			return false
 		}
-		sleepCtx(t.Context(), 10*time.Millisecond)
+		_ = proc.Sleep(t.Context(), 10*time.Millisecond)
 	}
 }
 

@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"github.com/nsqio/go-nsq"
+
+	"github.com/lookupd/lookupd/bench/proc"
 )
 
 // daemon is a lookupd process started for one test.
 type daemon struct {
-	proc     *Process
+	proc     *proc.Process
 	tcpAddr  string
 	httpAddr string
 	http     *http.Client
@@ -33,7 +35,7 @@ func startLookupd(t *testing.T, name string, args ...string) *daemon {
 	t.Helper()
 	bin := binaries(t, "")
 	args = append([]string{"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1"}, args...)
-	p, err := StartProcess(name, bin.Lookupd, args, filepath.Join(logDir(t), name+".log"))
+	p, err := proc.Start(proc.Options{Name: name, Path: bin.Lookupd, Args: args, Log: filepath.Join(logDir(t), name+".log")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/clientmerge"
 )
 
@@ -63,9 +64,10 @@ func (h *harness) runDue(now time.Time) {
 	}
 }
 
-// sleepUntil waits until t or until ctx ends.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	return sleepCtx(ctx, time.Until(t))
+// sleepUntil waits until t or until ctx ends, whichever is first; it
+// returns ctx.Err() in the latter case.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	return proc.Sleep(ctx, time.Until(t))
 }
 
 // faultPhase injects random faults for cfg.FaultPhase (at most
@@ -97,7 +99,7 @@ func (h *harness) faultPhase(ctx context.Context) error {
 		if next.After(end) {
 			break
 		}
-		if !sleepUntil(ctx, next) {
+		if sleepUntil(ctx, next) != nil {
 			break
 		}
 		now := time.Now()
@@ -235,10 +237,10 @@ func (h *harness) killRestart(ctx context.Context, ln *lookupdNode) {
 	h.mu.Lock()
 	ln.running = false
 	h.refreshGood(ln, time.Now())
-	proc := ln.proc
+	pr := ln.proc
 	h.mu.Unlock()
-	_ = proc.Signal(syscall.SIGKILL)
-	if err := proc.Wait(5 * time.Second); err != nil {
+	_ = pr.Signal(syscall.SIGKILL)
+	if err := pr.Wait(5 * time.Second); err != nil {
 		h.violateLocked("exit-status", "%v", err)
 	}
 	ln.fault = h.schedule(h.dur(300*time.Millisecond, 2*time.Second), "restart "+ln.name, func() {
@@ -261,10 +263,10 @@ func (h *harness) stopCont(ln *lookupdNode) {
 	h.mu.Lock()
 	ln.stopped = true
 	h.refreshGood(ln, time.Now())
-	proc := ln.proc
+	pr := ln.proc
 	h.mu.Unlock()
-	_ = proc.Signal(syscall.SIGSTOP)
-	if err := proc.WaitStopped(2 * time.Second); err != nil {
+	_ = pr.Signal(syscall.SIGSTOP)
+	if err := pr.WaitStopped(2 * time.Second); err != nil {
 		h.log.Warn("lookupd did not stop", "err", err)
 	}
 	ln.fault = h.schedule(h.dur(500*time.Millisecond, 3500*time.Millisecond), "SIGCONT "+ln.name, func() {
@@ -277,9 +279,9 @@ func (h *harness) stopCont(ln *lookupdNode) {
 func (h *harness) resume(ln *lookupdNode) {
 	h.mu.Lock()
 	ln.lastResume = time.Now()
-	proc := ln.proc
+	pr := ln.proc
 	h.mu.Unlock()
-	_ = proc.Signal(syscall.SIGCONT)
+	_ = pr.Signal(syscall.SIGCONT)
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -469,7 +471,7 @@ func (h *harness) allStop(ctx context.Context) {
 			h.violateLocked("stale-snapshot", "the union never matched the ground truth before the stop of every lookupd")
 			return
 		}
-		if !sleepCtx(ctx, h.cfg.PollInterval/2) {
+		if proc.Sleep(ctx, h.cfg.PollInterval/2) != nil {
 			return
 		}
 	}
@@ -483,7 +485,7 @@ func (h *harness) allStop(ctx context.Context) {
 		before[i] = producerKeys(res)
 	}
 	h.mu.Lock()
-	var procs []*Process
+	var procs []*proc.Process
 	for _, ln := range h.lookupds {
 		ln.stopped = true
 		h.refreshGood(ln, time.Now())
@@ -531,7 +533,7 @@ func (h *harness) allStop(ctx context.Context) {
 		}
 	}
 	h.mu.Unlock()
-	sleepUntil(ctx, stoppedAt.Add(h.cfg.AllStop))
+	_ = sleepUntil(ctx, stoppedAt.Add(h.cfg.AllStop))
 	h.mu.Lock()
 	for i, topic := range h.topics {
 		h.check("stale-watch", 1)
@@ -627,11 +629,11 @@ func (h *harness) finalPhase(ctx context.Context) {
 			break
 		}
 		h.mu.Unlock()
-		sleepCtx(ctx, h.cfg.PollInterval/2)
+		_ = proc.Sleep(ctx, h.cfg.PollInterval/2)
 	}
 	// Remaining idle-reap checks; their deadlines are bounded.
 	for len(h.pend) > 0 && ctx.Err() == nil {
-		sleepUntil(ctx, h.pend[0].at)
+		_ = sleepUntil(ctx, h.pend[0].at)
 		h.runDue(time.Now())
 	}
 	h.reap(false)
@@ -669,11 +671,11 @@ func (h *harness) shutdown(ctx context.Context) {
 			break
 		}
 		h.mu.Unlock()
-		sleepCtx(ctx, h.cfg.PollInterval/2)
+		_ = proc.Sleep(ctx, h.cfg.PollInterval/2)
 	}
 	h.reap(true)
 	h.mu.Lock()
-	var lookupds []*Process
+	var lookupds []*proc.Process
 	for _, ln := range h.lookupds {
 		if ln.running {
 			lookupds = append(lookupds, ln.proc)

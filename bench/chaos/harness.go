@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/clientmerge"
 )
 
@@ -31,7 +32,7 @@ type lookupdNode struct {
 	idx               int
 	name              string
 	tcpAddr, httpAddr string
-	proc              *Process
+	proc              *proc.Process
 
 	running, stopped bool
 	part             Mode
@@ -71,7 +72,7 @@ type producerNode struct {
 	name    string
 	key     string              // broadcast_address:tcp_port
 	regs    map[string][]string // topic -> channels (maybe none)
-	proc    *Process
+	proc    *proc.Process
 	proxies []*Proxy // one per lookupd; nil once closed
 
 	liveSince  time.Time
@@ -121,8 +122,8 @@ type harness struct {
 	stallEnd  time.Time // when the last stall of the harness ended
 	lookupds  []*lookupdNode
 	producers []*producerNode // every producer ever, by id
-	procs     []*Process      // every process ever started
-	exitSeen  map[*Process]bool
+	procs     []*proc.Process // every process ever started
+	exitSeen  map[*proc.Process]bool
 	views     map[string]*unionView
 	ever      map[string]map[string]bool // topic -> every channel ever registered
 	sum       Summary
@@ -155,7 +156,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		log:      cfg.Logger,
 		rng:      rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x9e3779b97f4a7c15)),
 		start:    time.Now(),
-		exitSeen: make(map[*Process]bool),
+		exitSeen: make(map[*proc.Process]bool),
 		views:    make(map[string]*unionView),
 		ever:     make(map[string]map[string]bool),
 	}
@@ -289,29 +290,16 @@ func (h *harness) setup(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("start-up: lookupds never matched the producers: %s", missing)
 		}
-		if !sleepCtx(ctx, h.cfg.PollInterval) {
-			return ctx.Err()
+		if err := proc.Sleep(ctx, h.cfg.PollInterval); err != nil {
+			return err
 		}
 	}
 	h.log.Info("cluster up", "lookupds", len(h.lookupds), "producers", h.cfg.Producers, "in", time.Since(h.start).Round(time.Millisecond))
 	return nil
 }
 
-// sleepCtx waits d or until ctx ends; it reports whether d passed. It paces
-// loops; it never stands in for waiting on a condition.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // execLookupd starts one lookupd process and waits for its start line.
-func (h *harness) execLookupd(ctx context.Context, name, tcpAddr, httpAddr string) (*Process, string, error) {
+func (h *harness) execLookupd(ctx context.Context, name, tcpAddr, httpAddr string) (*proc.Process, string, error) {
 	args := []string{
 		"--tcp-address=" + tcpAddr,
 		"--http-address=" + httpAddr,
@@ -321,7 +309,7 @@ func (h *harness) execLookupd(ctx context.Context, name, tcpAddr, httpAddr strin
 		"--log-level=info",
 	}
 	for attempt := 1; ; attempt++ {
-		p, err := StartProcess(name, h.cfg.Binaries.Lookupd, args, h.logPath(name))
+		p, err := proc.Start(proc.Options{Name: name, Path: h.cfg.Binaries.Lookupd, Args: args, Log: h.logPath(name)})
 		if err != nil {
 			return nil, "", err
 		}
@@ -342,8 +330,8 @@ func (h *harness) execLookupd(ctx context.Context, name, tcpAddr, httpAddr strin
 			return nil, "", fmt.Errorf("start %s: %w", name, err)
 		}
 		h.log.Warn("lookupd address in use, retrying", "name", name, "attempt", attempt)
-		if !sleepCtx(ctx, 200*time.Millisecond) {
-			return nil, "", ctx.Err()
+		if err := proc.Sleep(ctx, 200*time.Millisecond); err != nil {
+			return nil, "", err
 		}
 	}
 }
@@ -442,18 +430,18 @@ func (h *harness) startProducer() error {
 		args = append(args, "--lookupd-tcp-address="+px.Addr())
 	}
 	args = append(args, registers...)
-	proc, err := StartProcess(p.name, h.cfg.Binaries.Producerd, args, h.logPath(p.name))
+	pr, err := proc.Start(proc.Options{Name: p.name, Path: h.cfg.Binaries.Producerd, Args: args, Log: h.logPath(p.name)})
 	if err != nil {
 		for _, q := range p.proxies {
 			q.Close()
 		}
 		return err
 	}
-	p.proc = proc
-	p.liveSince = proc.Started
+	p.proc = pr
+	p.liveSince = pr.Started
 	h.mu.Lock()
 	h.producers = append(h.producers, p)
-	h.procs = append(h.procs, proc)
+	h.procs = append(h.procs, pr)
 	for topic, chs := range p.regs {
 		if h.ever[topic] == nil {
 			h.ever[topic] = make(map[string]bool)
@@ -897,7 +885,7 @@ func (h *harness) sampleLoop(ctx context.Context) {
 func (h *harness) sample(ctx context.Context) {
 	type target struct {
 		name, base string
-		proc       *Process
+		proc       *proc.Process
 		lookupd    bool
 		answering  bool
 	}
@@ -918,8 +906,9 @@ func (h *harness) sample(ctx context.Context) {
 		if tg.proc.Exited() {
 			continue
 		}
-		rss, err := tg.proc.RSS()
+		st, err := tg.proc.Stats()
 		if err == nil {
+			rss := st.RSS
 			h.mu.Lock()
 			h.check("rss", 1)
 			if tg.lookupd {

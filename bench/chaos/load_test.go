@@ -191,8 +191,8 @@ func TestLoad(t *testing.T) {
 	load.Wait()
 	elapsed := time.Since(measureStart)
 
-	rss, _ := d.proc.RSS()
-	hwm, _ := procStatusBytes(d.proc.PID(), "VmHWM:")
+	mem, _ := d.proc.Stats()
+	rss, hwm := mem.RSS, mem.PeakRSS
 	s := d.stats(t)
 	all := slices.Concat(lat...)
 	slices.Sort(all)
