@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lookupd/lookupd/bench/proc"
 )
 
 // Result is the outcome of one run of every phase against one daemon.
@@ -46,11 +48,11 @@ func Run(ctx context.Context, l Launcher, kind Kind, cfg Config, log io.Writer) 
 		return nil, err
 	}
 	start := time.Now()
-	proc, err := l.Launch(ctx, kind)
+	daemon, err := l.Launch(ctx, kind)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{ctx: ctx, cfg: cfg, layout: cfg.Layout(), proc: proc, log: log,
+	r := &runner{ctx: ctx, cfg: cfg, layout: cfg.Layout(), proc: daemon, log: log,
 		res: &Result{Daemon: kind, Figures: make(map[string]float64)}}
 	err = r.run()
 	for _, c := range r.conns {
@@ -60,12 +62,12 @@ func Run(ctx context.Context, l Launcher, kind Kind, cfg Config, log io.Writer) 
 	}
 	r.prof.Wait()
 	err = errors.Join(err, r.profEr)
-	if serr := proc.Stop(); serr != nil && err == nil {
+	if serr := daemon.Stop(stopTimeout); serr != nil && err == nil {
 		err = fmt.Errorf("stop %s: %w", kind, serr)
 	}
 	if err != nil {
-		if tail := proc.Stderr(); tail != "" {
-			err = fmt.Errorf("%w\n%s stderr (tail):\n%s", err, kind, lastLines(tail, 20))
+		if tail := daemon.Tail(20); tail != "" {
+			err = fmt.Errorf("%w\n%s output (tail):\n%s", err, kind, tail)
 		}
 		return nil, err
 	}
@@ -81,24 +83,24 @@ func (r *runner) logf(format string, args ...any) {
 
 func (r *runner) set(key string, v float64) { r.res.Figures[key] = v }
 
-func (r *runner) stats() (ProcStats, error) {
+func (r *runner) stats() (proc.Stats, error) {
 	if r.proc.Exited() {
-		return ProcStats{}, fmt.Errorf("%s exited unexpectedly", r.proc.Kind)
+		return proc.Stats{}, fmt.Errorf("%s exited unexpectedly", r.proc.Kind)
 	}
-	return ReadProcStats(r.proc.PID)
+	return r.proc.Stats()
 }
 
 // settled waits until the daemon's RSS stops moving (two readings 100 ms
 // apart within 0.5%) or cfg.Settle passes, and returns the last reading.
 // It does nothing to the daemon.
-func (r *runner) settled() (ProcStats, error) {
+func (r *runner) settled() (proc.Stats, error) {
 	deadline := time.Now().Add(r.cfg.Settle)
 	prev, err := r.stats()
 	if err != nil {
 		return prev, err
 	}
 	for time.Now().Before(deadline) {
-		if err := sleepCtx(r.ctx, 100*time.Millisecond); err != nil {
+		if err := proc.Sleep(r.ctx, 100*time.Millisecond); err != nil {
 			return prev, err
 		}
 		cur, err := r.stats()
@@ -383,7 +385,7 @@ func (r *runner) httpSlice(l *httpLoad, d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	self, _ := ReadProcStats(os.Getpid())
+	self, _ := proc.ReadStats(os.Getpid())
 	gate := make(chan struct{})
 	var wg sync.WaitGroup
 	var start time.Time
@@ -430,7 +432,7 @@ func (r *runner) httpSlice(l *httpLoad, d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	selfAfter, _ := ReadProcStats(os.Getpid())
+	selfAfter, _ := proc.ReadStats(os.Getpid())
 	for w := range n {
 		l.hist.merge(&hists[w])
 		l.count += counts[w]
@@ -659,7 +661,7 @@ func (r *runner) storm(baseFDs int) error {
 				break
 			}
 		}
-		if err := sleepCtx(r.ctx, 2*time.Millisecond); err != nil {
+		if err := proc.Sleep(r.ctx, 2*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -724,28 +726,4 @@ func (r *runner) download(file, path string) {
 			r.profMu.Unlock()
 		}
 	})
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func lastLines(s string, n int) string {
-	count := 0
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == '\n' {
-			count++
-			if count == n {
-				return s[i+1:]
-			}
-		}
-	}
-	return s
 }

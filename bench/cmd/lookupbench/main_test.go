@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,8 +21,11 @@ import (
 // and then it serves a daemon instead of running the tests.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		ctx := context.Background()
-		os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		// As main does: the harness stops its daemons with SIGTERM.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }
