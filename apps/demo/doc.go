@@ -6,6 +6,7 @@
 // stops one lookupd and one producer to show that discovery carries on,
 // and shuts everything down. It stops by itself, or on Ctrl-C.
 //
-// Unlike the daemons' mains it imports clientmerge: showing the merged view
-// is the point of the demo.
+// Unlike the daemons' mains it imports clientmerge, because showing the
+// merged view is the point of the demo, and bench/proc, the child-process
+// supervisor the test harnesses use too.
 package main

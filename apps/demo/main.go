@@ -9,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/clientmerge"
 )
 
@@ -31,47 +31,18 @@ func main() {
 	}
 }
 
-// proc is one child process of the demo.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
+// stopTimeout bounds how long a child may take to exit after SIGTERM.
+const stopTimeout = 10 * time.Second
+
+// start runs a binary with its output sent to a log file under dir.
+func start(dir, name, bin string, args ...string) (*proc.Process, error) {
+	return proc.Start(proc.Options{Name: name, Path: bin, Args: args, Log: filepath.Join(dir, name+".log")})
 }
 
-// start runs a binary with its stderr sent to a log file under dir.
-func start(dir, name, bin string, args ...string) (*proc, error) {
-	logf, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM and waits up to 10 s, then kills.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
+// stopChild stops p and reports on out if it did not end cleanly.
+func stopChild(out io.Writer, p *proc.Process) {
+	if err := p.Stop(stopTimeout); err != nil {
+		fmt.Fprintf(out, "   (%v)\n", err)
 	}
 }
 
@@ -130,10 +101,10 @@ func run(ctx context.Context, out io.Writer, bin, topic string) error {
 	if err != nil {
 		return err
 	}
-	var procs []*proc
+	var procs []*proc.Process
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
+			stopChild(out, procs[i])
 		}
 		fmt.Fprintf(out, "\nall processes stopped; logs are in %s\n", dir)
 	}()
@@ -174,7 +145,7 @@ func run(ctx context.Context, out io.Writer, bin, topic string) error {
 		{"producer-2", "4250", addrs[7], []string{topic + "/billing", "payments"}},
 	}
 	fmt.Fprintln(out, "\n== starting 2 producerd sidekicks, each heartbeating to all 3 lookupds")
-	var prodProcs []*proc
+	var prodProcs []*proc.Process
 	for _, pr := range producers {
 		args := append([]string{}, tcpAddrs...)
 		args = append(args, "--broadcast-address=127.0.0.1", "--broadcast-tcp-port="+pr.port,
@@ -222,11 +193,11 @@ func run(ctx context.Context, out io.Writer, bin, topic string) error {
 	printMerged(ctx, out, client, topic, "merged view from all 3 lookupds (clientmerge)")
 
 	fmt.Fprintln(out, "\n== stopping lookupd B: discovery carries on through A and C")
-	procs[1].stop()
+	stopChild(out, procs[1])
 	printMerged(ctx, out, client, topic, "merged view with lookupd B down")
 
 	fmt.Fprintln(out, "\n== stopping producer-2 (SIGTERM: it unregisters from every lookupd it reaches)")
-	prodProcs[1].stop()
+	stopChild(out, prodProcs[1])
 	if err := waitUntil(ctx, 10*time.Second, "producer-2 gone", func() bool {
 		res, _ := client.Lookup(ctx, topic)
 		return res != nil && len(res.Producers) == 1
