@@ -1,13 +1,11 @@
 package lookup
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"strings"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/config"
 )
 
 // Version is this build's version, printed by --version and exported as a
@@ -19,41 +17,39 @@ const Version = "0.1.0"
 // (nsqadmin) parse it as a semantic version.
 const CompatVersion = "1.3.0"
 
-// LevelFatal is the slog level --log-level=fatal maps to.
-const LevelFatal = slog.LevelError + 4
-
 // Options configure a Server. Defaults live only in NewOptions; each field
 // with a flag tag is a command-line flag and a TOML key (dashes become
-// underscores). Options are read-only once passed to New.
+// underscores), loaded by lookup/config: adding a field with flag and help
+// tags adds the option. Options are read-only once passed to New.
 type Options struct {
-	LogLevel  string `flag:"log-level"`
-	LogPrefix string `flag:"log-prefix"`
+	LogLevel  config.LogLevel `flag:"log-level" help:"log verbosity: debug, info, warn, error or fatal"`
+	LogPrefix string          `flag:"log-prefix" help:"log message prefix"`
 
-	TCPAddress       string `flag:"tcp-address"`
-	HTTPAddress      string `flag:"http-address"`
-	BroadcastAddress string `flag:"broadcast-address"`
+	TCPAddress       string `flag:"tcp-address" help:"<addr>:<port> to listen on for TCP clients"`
+	HTTPAddress      string `flag:"http-address" help:"<addr>:<port> to listen on for HTTP clients"`
+	BroadcastAddress string `flag:"broadcast-address" help:"address of this lookupd node (default: the OS hostname)"`
 
-	InactiveProducerTimeout time.Duration `flag:"inactive-producer-timeout"`
-	TombstoneLifetime       time.Duration `flag:"tombstone-lifetime"`
+	InactiveProducerTimeout time.Duration `flag:"inactive-producer-timeout" help:"how long a producer stays listed after its last heartbeat"`
+	TombstoneLifetime       time.Duration `flag:"tombstone-lifetime" help:"how long a tombstoned producer stays hidden from /lookup"`
 
 	// ClientIdleTimeout closes a TCP connection silent for this long and
 	// removes its registrations; 0 means twice InactiveProducerTimeout.
-	ClientIdleTimeout time.Duration `flag:"client-idle-timeout"`
+	ClientIdleTimeout time.Duration `flag:"client-idle-timeout" help:"close a TCP connection silent this long and remove its registrations (0: twice --inactive-producer-timeout)"`
 	// MaxIdentifyBodySize bounds the IDENTIFY body in bytes.
-	MaxIdentifyBodySize int `flag:"max-identify-body-size"`
+	MaxIdentifyBodySize int `flag:"max-identify-body-size" help:"maximum IDENTIFY body size in bytes"`
 	// MaxCommandLength bounds one V1 command line in bytes.
-	MaxCommandLength int `flag:"max-command-length"`
+	MaxCommandLength int `flag:"max-command-length" help:"maximum V1 command line length in bytes"`
 	// MaxTCPClients caps concurrent TCP connections (0: no cap).
-	MaxTCPClients int `flag:"max-tcp-clients"`
+	MaxTCPClients int `flag:"max-tcp-clients" help:"maximum concurrent TCP connections (0: no limit)"`
 	// MaxRegistrationsPerProducer caps one connection's topic and channel
 	// registrations (0: no cap).
-	MaxRegistrationsPerProducer int `flag:"max-registrations-per-producer"`
+	MaxRegistrationsPerProducer int `flag:"max-registrations-per-producer" help:"maximum topic and channel registrations of one connection (0: no limit)"`
 
-	HTTPReadTimeout    time.Duration `flag:"http-read-timeout"`
-	HTTPWriteTimeout   time.Duration `flag:"http-write-timeout"`
-	HTTPIdleTimeout    time.Duration `flag:"http-idle-timeout"`
-	HTTPMaxHeaderBytes int           `flag:"http-max-header-bytes"`
-	ShutdownTimeout    time.Duration `flag:"shutdown-timeout"`
+	HTTPReadTimeout    time.Duration `flag:"http-read-timeout" help:"HTTP server read timeout"`
+	HTTPWriteTimeout   time.Duration `flag:"http-write-timeout" help:"HTTP server write timeout"`
+	HTTPIdleTimeout    time.Duration `flag:"http-idle-timeout" help:"HTTP keep-alive idle timeout"`
+	HTTPMaxHeaderBytes int           `flag:"http-max-header-bytes" help:"maximum HTTP request header size in bytes (request line included)"`
+	ShutdownTimeout    time.Duration `flag:"shutdown-timeout" help:"how long a graceful shutdown may take"`
 
 	// Logger, if set, receives all logs and LogLevel/LogPrefix are ignored.
 	Logger *slog.Logger
@@ -69,7 +65,7 @@ func NewOptions() *Options {
 		hostname = "localhost"
 	}
 	return &Options{
-		LogLevel:         "info",
+		LogLevel:         config.LevelInfo,
 		LogPrefix:        "[lookupd] ",
 		TCPAddress:       "0.0.0.0:4160",
 		HTTPAddress:      "0.0.0.0:4161",
@@ -92,23 +88,6 @@ func NewOptions() *Options {
 	}
 }
 
-// ParseLogLevel maps debug, info, warn, error and fatal to slog levels.
-func ParseLogLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	case "fatal":
-		return LevelFatal, nil
-	}
-	return 0, fmt.Errorf("invalid log level %q (want debug, info, warn, error or fatal)", s)
-}
-
 // IdleTimeout returns the effective TCP idle timeout.
 func (o *Options) IdleTimeout() time.Duration {
 	if o.ClientIdleTimeout > 0 {
@@ -117,57 +96,28 @@ func (o *Options) IdleTimeout() time.Duration {
 	return 2 * o.InactiveProducerTimeout
 }
 
-// Validate checks each field and the rules between fields.
+// Validate checks each field and the rules between fields, in a fixed
+// order, and returns every problem found.
 func (o *Options) Validate() error {
-	var errs []error
-	if _, err := ParseLogLevel(o.LogLevel); err != nil {
-		errs = append(errs, err)
-	}
-	for _, a := range []struct{ name, addr string }{{"tcp-address", o.TCPAddress}, {"http-address", o.HTTPAddress}} {
-		if _, _, err := net.SplitHostPort(a.addr); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.addr, err))
-		}
-	}
-	if o.BroadcastAddress == "" {
-		errs = append(errs, errors.New("broadcast-address must not be empty"))
-	}
-	positive := []struct {
-		name string
-		d    time.Duration
-	}{
-		{"inactive-producer-timeout", o.InactiveProducerTimeout},
-		{"tombstone-lifetime", o.TombstoneLifetime},
-		{"http-read-timeout", o.HTTPReadTimeout},
-		{"http-write-timeout", o.HTTPWriteTimeout},
-		{"http-idle-timeout", o.HTTPIdleTimeout},
-		{"shutdown-timeout", o.ShutdownTimeout},
-	}
-	for _, p := range positive {
-		if p.d <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive, got %s", p.name, p.d))
-		}
-	}
-	if o.ClientIdleTimeout < 0 {
-		errs = append(errs, fmt.Errorf("client-idle-timeout must not be negative, got %s", o.ClientIdleTimeout))
-	} else if o.ClientIdleTimeout > 0 && o.ClientIdleTimeout < o.InactiveProducerTimeout {
-		errs = append(errs, fmt.Errorf("client-idle-timeout %s is shorter than inactive-producer-timeout %s", o.ClientIdleTimeout, o.InactiveProducerTimeout))
-	}
-	if o.MaxIdentifyBodySize < 64 || o.MaxIdentifyBodySize > 16<<20 {
-		errs = append(errs, fmt.Errorf("max-identify-body-size must be in 64..16777216, got %d", o.MaxIdentifyBodySize))
-	}
-	if o.MaxCommandLength < 256 || o.MaxCommandLength > 1<<20 {
-		errs = append(errs, fmt.Errorf("max-command-length must be in 256..1048576, got %d", o.MaxCommandLength))
-	}
-	if o.MaxTCPClients < 0 {
-		errs = append(errs, fmt.Errorf("max-tcp-clients must not be negative, got %d", o.MaxTCPClients))
-	}
-	if o.MaxRegistrationsPerProducer < 0 {
-		errs = append(errs, fmt.Errorf("max-registrations-per-producer must not be negative, got %d", o.MaxRegistrationsPerProducer))
-	}
-	if o.HTTPMaxHeaderBytes < 1024 {
-		errs = append(errs, fmt.Errorf("http-max-header-bytes must be at least 1024, got %d", o.HTTPMaxHeaderBytes))
-	}
-	return errors.Join(errs...)
+	var v config.Validator
+	v.ListenAddress("tcp-address", o.TCPAddress)
+	v.ListenAddress("http-address", o.HTTPAddress)
+	v.NotEmpty("broadcast-address", o.BroadcastAddress)
+	v.Positive("inactive-producer-timeout", o.InactiveProducerTimeout)
+	v.Positive("tombstone-lifetime", o.TombstoneLifetime)
+	v.Positive("http-read-timeout", o.HTTPReadTimeout)
+	v.Positive("http-write-timeout", o.HTTPWriteTimeout)
+	v.Positive("http-idle-timeout", o.HTTPIdleTimeout)
+	v.Positive("shutdown-timeout", o.ShutdownTimeout)
+	v.Check(o.ClientIdleTimeout >= 0, "client-idle-timeout", "must not be negative, got %s", o.ClientIdleTimeout)
+	v.Check(o.ClientIdleTimeout <= 0 || o.ClientIdleTimeout >= o.InactiveProducerTimeout, "client-idle-timeout",
+		"%s is shorter than --inactive-producer-timeout %s", o.ClientIdleTimeout, o.InactiveProducerTimeout)
+	v.InRange("max-identify-body-size", o.MaxIdentifyBodySize, 64, 16<<20)
+	v.InRange("max-command-length", o.MaxCommandLength, 256, 1<<20)
+	v.AtLeast("max-tcp-clients", o.MaxTCPClients, 0)
+	v.AtLeast("max-registrations-per-producer", o.MaxRegistrationsPerProducer, 0)
+	v.AtLeast("http-max-header-bytes", o.HTTPMaxHeaderBytes, 1024)
+	return v.Err()
 }
 
 // prefixWriter prepends a prefix to each log record (one Write each).
@@ -185,11 +135,7 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 
 // NewLogger returns the text logger on stderr that the daemon uses when
 // Options.Logger is nil, honouring LogLevel and LogPrefix.
-func (o *Options) NewLogger() (*slog.Logger, error) {
-	lvl, err := ParseLogLevel(o.LogLevel)
-	if err != nil {
-		return nil, err
-	}
+func (o *Options) NewLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(prefixWriter{prefix: []byte(o.LogPrefix), w: os.Stderr},
-		&slog.HandlerOptions{Level: lvl})), nil
+		&slog.HandlerOptions{Level: o.LogLevel}))
 }

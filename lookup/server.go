@@ -46,11 +46,7 @@ func New(opts *Options) (*Server, error) {
 	}
 	s.log = s.opts.Logger
 	if s.log == nil {
-		l, err := s.opts.NewLogger()
-		if err != nil {
-			return nil, err
-		}
-		s.log = l
+		s.log = s.opts.NewLogger()
 	}
 
 	var err error

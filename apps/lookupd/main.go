@@ -2,17 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
 	"github.com/lookupd/lookupd/lookup"
+	"github.com/lookupd/lookupd/lookup/config"
 )
+
+// command names lookupd for its flags, errors and version line.
+var command = config.Command{Name: "lookupd", Version: lookup.Version, Note: "nsqlookupd " + lookup.CompatVersion + " compatible"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -21,21 +21,10 @@ func main() {
 // run is main without os.Exit, returning the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := parseOptions(args, stderr)
-	switch {
-	case errors.Is(err, errVersion):
-		fmt.Fprintf(stdout, "lookupd v%s (nsqlookupd %s compatible, built with %s)\n", lookup.Version, lookup.CompatVersion, runtime.Version())
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case err != nil:
-		fmt.Fprintf(stderr, "lookupd: %v\n", err)
-		return 2
-	}
-	log, err := opts.NewLogger()
 	if err != nil {
-		fmt.Fprintf(stderr, "lookupd: %v\n", err)
-		return 2
+		return command.ExitCode(err, stdout, stderr)
 	}
+	log := opts.NewLogger()
 	opts.Logger = log
 	srv, err := lookup.New(opts)
 	if err != nil {
@@ -49,4 +38,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseOptions resolves the command line and the config file it names into
+// Options (flag given > config file > default) and validates them.
+func parseOptions(args []string, output io.Writer) (*lookup.Options, error) {
+	opts := lookup.NewOptions()
+	if err := command.Load(opts, args, output); err != nil {
+		return nil, err
+	}
+	return opts, nil
 }

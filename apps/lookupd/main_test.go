@@ -14,19 +14,12 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup"
+	"github.com/lookupd/lookupd/lookup/config"
+	"github.com/lookupd/lookupd/lookup/config/configtest"
 )
 
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "lookupd.toml")
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 func TestParseOptions(t *testing.T) {
-	cfg := writeConfig(t, `
+	cfg := configtest.WriteFile(t, `
 log_level = "debug"
 tcp_address = "127.0.0.1:5160"
 http_address = "127.0.0.1:5161"
@@ -54,12 +47,12 @@ max_tcp_clients = 7
 			}
 		}},
 		{"flags", []string{"--tcp-address=127.0.0.1:1", "--tombstone-lifetime=5s", "--log-level=warn"}, func(t *testing.T, o *lookup.Options) {
-			if o.TCPAddress != "127.0.0.1:1" || o.TombstoneLifetime != 5*time.Second || o.LogLevel != "warn" {
+			if o.TCPAddress != "127.0.0.1:1" || o.TombstoneLifetime != 5*time.Second || o.LogLevel != config.LevelWarn {
 				t.Errorf("got %+v", o)
 			}
 		}},
 		{"config file", []string{"--config", cfg}, func(t *testing.T, o *lookup.Options) {
-			if o.LogLevel != "debug" || o.TCPAddress != "127.0.0.1:5160" || o.InactiveProducerTimeout != 90*time.Second || o.MaxTCPClients != 7 {
+			if o.LogLevel != config.LevelDebug || o.TCPAddress != "127.0.0.1:5160" || o.InactiveProducerTimeout != 90*time.Second || o.MaxTCPClients != 7 {
 				t.Errorf("got %+v", o)
 			}
 			if o.IdleTimeout() != 180*time.Second {
@@ -93,23 +86,23 @@ func TestParseOptions_Errors(t *testing.T) {
 		cfg  string
 		want string
 	}{
-		{"unknown key", nil, `tcp_adress = "x:1"`, `unknown key "tcp_adress"`},
-		{"integer duration", nil, `tombstone_lifetime = 45`, "want a duration string"},
-		{"bad duration", nil, `tombstone_lifetime = "soon"`, "tombstone_lifetime"},
-		{"string for int", nil, `max_tcp_clients = "many"`, "want an integer"},
-		{"bad log level in file", nil, `log_level = "loud"`, "invalid log level"},
-		{"bad log level flag", []string{"--log-level=loud"}, "", "invalid log level"},
-		{"bad address", []string{"--tcp-address=nonsense"}, "", "tcp-address"},
-		{"negative timeout", []string{"--inactive-producer-timeout=-1s"}, "", "must be positive"},
-		{"idle shorter than inactive", []string{"--client-idle-timeout=1s"}, "", "shorter than"},
-		{"bad toml", nil, `tcp_address = `, "load config"},
+		{"unknown key", nil, `tcp_adress = "x:1"`, `tcp_adress: unknown key`},
+		{"integer duration", nil, `tombstone_lifetime = 45`, `tombstone_lifetime: want a duration string such as "45s", got integer 45`},
+		{"bad duration", nil, `tombstone_lifetime = "soon"`, `tombstone_lifetime: want a duration such as "30s"`},
+		{"string for int", nil, `max_tcp_clients = "many"`, `max_tcp_clients: want an integer, got string "many"`},
+		{"bad log level in file", nil, `log_level = "loud"`, `log_level: invalid log level "loud"`},
+		{"bad log level flag", []string{"--log-level=loud"}, "", `invalid value "loud" for flag -log-level: invalid log level`},
+		{"bad address", []string{"--tcp-address=nonsense"}, "", `--tcp-address: want host:port, got "nonsense"`},
+		{"negative timeout", []string{"--inactive-producer-timeout=-1s"}, "", "--inactive-producer-timeout: must be positive, got -1s"},
+		{"idle shorter than inactive", []string{"--client-idle-timeout=1s"}, "", "--client-idle-timeout: 1s is shorter than --inactive-producer-timeout 5m0s"},
+		{"bad toml", nil, `tcp_address = `, "config file "},
 		{"stray argument", []string{"extra"}, "", "unexpected arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := tt.args
 			if tt.cfg != "" {
-				args = append([]string{"--config", writeConfig(t, tt.cfg)}, args...)
+				args = append([]string{"--config", configtest.WriteFile(t, tt.cfg)}, args...)
 			}
 			_, err := parseOptions(args, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
@@ -120,19 +113,29 @@ func TestParseOptions_Errors(t *testing.T) {
 }
 
 func TestParseOptions_VersionAndHelp(t *testing.T) {
-	if _, err := parseOptions([]string{"--version"}, io.Discard); !errors.Is(err, errVersion) {
+	if _, err := parseOptions([]string{"--version"}, io.Discard); !errors.Is(err, config.ErrVersion) {
 		t.Errorf("--version: %v", err)
 	}
 	if _, err := parseOptions([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
 	}
 	var out bytes.Buffer
-	if code := run([]string{"--version"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "lookupd v"+lookup.Version) {
+	if code := run([]string{"--version"}, &out, io.Discard); code != 0 || out.String() != command.VersionLine()+"\n" ||
+		!strings.HasPrefix(out.String(), "lookupd v"+lookup.Version+" (nsqlookupd 1.3.0 compatible, built w/go") {
 		t.Errorf("run --version: code %d, out %q", code, out.String())
 	}
 	if code := run([]string{"--log-level=loud"}, io.Discard, io.Discard); code != 2 {
 		t.Errorf("bad flag exit code %d, want 2", code)
 	}
+}
+
+// The README's flags table lists every flag with its default.
+func TestREADMEFlagTable(t *testing.T) {
+	fs, err := command.FlagSet(lookup.NewOptions(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configtest.FlagTable(t, fs, configtest.Section(t, "../../README.md", "## Running lookupd"))
 }
 
 // TestMain_SignalShutdown builds the binary, starts it on loopback, and

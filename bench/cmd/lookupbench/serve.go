@@ -38,7 +38,9 @@ func serveOurs(ctx context.Context, logLevel string, stdout io.Writer) error {
 	opts.TCPAddress = "127.0.0.1:0"
 	opts.HTTPAddress = "127.0.0.1:0"
 	opts.BroadcastAddress = "127.0.0.1"
-	opts.LogLevel = logLevel
+	if err := opts.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return err
+	}
 	srv, err := lookup.New(opts)
 	if err != nil {
 		return err
