@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,19 +30,12 @@ func main() {
 // run is main without the exit: it returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	opts, err := loadOptions(args, stderr)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errVersion):
-		fmt.Fprintf(stdout, "producerd v%s (built w/%s)\n", version, runtime.Version())
-		return 0
-	case err != nil:
-		fmt.Fprintf(stderr, "producerd: %v\n", err)
-		return 2
+	if err != nil {
+		return command.ExitCode(err, stdout, stderr)
 	}
 
 	level := new(slog.LevelVar)
-	level.Set(slog.Level(opts.LogLevel))
+	level.Set(opts.LogLevel.Level())
 	handler := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
 	logger := slog.New(handler)
 
@@ -211,7 +202,7 @@ func (d *daemon) reload(client *peer.Client) {
 	if err := sidekick.Apply(client, p.unregister, p.register); err != nil {
 		d.log.Error("reload applied partly", "err", err)
 	}
-	d.level.Set(slog.Level(next.LogLevel))
+	d.level.Set(next.LogLevel.Level())
 	d.opts.Register = next.Register
 	d.opts.LogLevel = next.LogLevel
 	d.log.Info("config reloaded", "registered", len(p.register), "unregistered", len(p.unregister))

@@ -4,26 +4,17 @@ import (
 	"errors"
 	"flag"
 	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/config"
+	"github.com/lookupd/lookupd/lookup/config/configtest"
 	"github.com/lookupd/lookupd/lookup/peer"
 )
-
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "producerd.toml")
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func TestLoadOptions_Defaults(t *testing.T) {
 	opts, err := loadOptions([]string{"--lookupd-tcp-address", "127.0.0.1:4160"}, io.Discard)
@@ -36,7 +27,7 @@ func TestLoadOptions_Defaults(t *testing.T) {
 		t.Fatalf("options = %+v\nwant %+v", opts, want)
 	}
 	if opts.HeartbeatInterval != 15*time.Second || opts.ResyncInterval != time.Minute ||
-		opts.HTTPAddress != "127.0.0.1:4170" || opts.LogLevel != LogLevel(slog.LevelInfo) ||
+		opts.HTTPAddress != "127.0.0.1:4170" || opts.LogLevel != config.LevelInfo ||
 		opts.HealthRise != 2 || opts.HealthFall != 3 || opts.HealthInterval != 2*time.Second {
 		t.Fatalf("defaults changed: %+v", opts)
 	}
@@ -49,7 +40,7 @@ func TestLoadOptions_Defaults(t *testing.T) {
 // Flag given on the command line > TOML file > default, for every kind of
 // option.
 func TestLoadOptions_Precedence(t *testing.T) {
-	path := writeConfig(t, `
+	path := configtest.WriteFile(t, `
 log_level = "debug"
 lookupd_tcp_address = ["10.0.0.1:4160", "10.0.0.2:4160"]
 broadcast_address = "file.example"
@@ -77,7 +68,7 @@ health_rise = 5
 		{"register flag over file", opts.Register, []string{"x", "y/z"}},
 		{"tcp port flag over file", opts.BroadcastTCPPort, 6150},
 		{"hostname flag over default", opts.Hostname, "flag-host"},
-		{"log level from file", opts.LogLevel, LogLevel(slog.LevelDebug)},
+		{"log level from file", opts.LogLevel, config.LevelDebug},
 		{"lookupds from file", opts.LookupdTCPAddresses, []string{"10.0.0.1:4160", "10.0.0.2:4160"}},
 		{"broadcast address from file", opts.BroadcastAddress, "file.example"},
 		{"health url from file", opts.HealthURL, "http://127.0.0.1:8080/health"},
@@ -97,7 +88,7 @@ health_rise = 5
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(opts.LookupdTCPAddresses, []string{"127.0.0.1:1"}) || opts.LogLevel != LogLevel(slog.LevelWarn) {
+	if !slices.Equal(opts.LookupdTCPAddresses, []string{"127.0.0.1:1"}) || opts.LogLevel != config.LevelWarn {
 		t.Fatalf("lookupds %v, level %v", opts.LookupdTCPAddresses, opts.LogLevel)
 	}
 }
@@ -110,26 +101,27 @@ func TestLoadOptions_Errors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "unknown key", file: "lookupd_tcp_address = [\"127.0.0.1:4160\"]\nbogus = 1\n", want: "unknown keys: bogus"},
-		{name: "unknown table", file: "[extra]\nx = 1\n", args: lookupd, want: "unknown keys: extra"},
-		{name: "nsqd spelling is unknown", file: "nsqlookupd_tcp_addresses = [\"a:1\"]\n", args: lookupd, want: "unknown keys"},
-		{name: "flag-only key", file: "version = true\n", args: lookupd, want: "unknown keys: version"},
-		{name: "bare integer duration", file: "heartbeat_interval = 5000\n", args: lookupd, want: "heartbeat_interval"},
-		{name: "bad duration string", file: "resync_interval = \"soon\"\n", args: lookupd, want: "resync_interval"},
-		{name: "bad log level in file", file: "log_level = \"loud\"\n", args: lookupd, want: "invalid log level"},
-		{name: "port as string", file: "broadcast_tcp_port = \"4150\"\n", args: lookupd, want: "broadcast_tcp_port"},
-		{name: "list of integers", file: "register = [1, 2]\n", args: lookupd, want: "register"},
-		{name: "bad toml", file: "log_level = \n", args: lookupd, want: "config file"},
+		{name: "unknown key", file: "lookupd_tcp_address = [\"127.0.0.1:4160\"]\nbogus = 1\n", want: "bogus: unknown key"},
+		{name: "unknown table", file: "[extra]\nx = 1\n", args: lookupd, want: "extra: unknown key"},
+		{name: "nsqd spelling is unknown", file: "nsqlookupd_tcp_addresses = [\"a:1\"]\n", args: lookupd, want: "nsqlookupd_tcp_addresses: unknown key"},
+		{name: "flag-only key", file: "version = true\n", args: lookupd, want: "version: unknown key"},
+		{name: "bare integer duration", file: "heartbeat_interval = 5000\n", args: lookupd, want: `heartbeat_interval: want a duration string such as "5000s", got integer 5000 (write "5000ms" if milliseconds are meant)`},
+		{name: "bad duration string", file: "resync_interval = \"soon\"\n", args: lookupd, want: `resync_interval: want a duration such as "30s"`},
+		{name: "bad log level in file", file: "log_level = \"loud\"\n", args: lookupd, want: `log_level: invalid log level "loud"`},
+		{name: "port as string", file: "broadcast_tcp_port = \"4150\"\n", args: lookupd, want: `broadcast_tcp_port: want an integer, got string "4150"`},
+		{name: "list of integers", file: "register = [1, 2]\n", args: lookupd, want: "register: want an array of strings, got integer 1 at index 0"},
+		{name: "a string is no list", file: "register = \"a\"\n", args: lookupd, want: `register: want an array of strings, got string "a"`},
+		{name: "bad toml", file: "log_level = \n", args: lookupd, want: "config file "},
 		{name: "missing file", args: append([]string{"--config", "/nonexistent/producerd.toml"}, lookupd...), want: "no such file"},
 		{name: "bad log level flag", args: append([]string{"--log-level", "loud"}, lookupd...), want: "invalid log level"},
-		{name: "no lookupd", want: "at least one --lookupd-tcp-address"},
-		{name: "lookupd without port", args: []string{"--lookupd-tcp-address", "127.0.0.1"}, want: "want host:port"},
-		{name: "bad register", args: append([]string{"--register", "a b"}, lookupd...), want: "--register"},
-		{name: "bad port", args: append([]string{"--broadcast-http-port", "0"}, lookupd...), want: "--broadcast-http-port 0"},
-		{name: "zero heartbeat", args: append([]string{"--heartbeat-interval", "0s"}, lookupd...), want: "--heartbeat-interval"},
-		{name: "bad health url", args: append([]string{"--health-url", "localhost:80"}, lookupd...), want: "--health-url"},
-		{name: "zero fall", args: append([]string{"--health-fall", "0"}, lookupd...), want: "--health-fall"},
-		{name: "bad http address", args: append([]string{"--http-address", "nope"}, lookupd...), want: "--http-address"},
+		{name: "no lookupd", want: "--lookupd-tcp-address: at least one is required"},
+		{name: "lookupd without port", args: []string{"--lookupd-tcp-address", "127.0.0.1"}, want: `--lookupd-tcp-address: want host:port, got "127.0.0.1"`},
+		{name: "bad register", args: append([]string{"--register", "a b"}, lookupd...), want: "--register: registration \"a b\""},
+		{name: "bad port", args: append([]string{"--broadcast-http-port", "0"}, lookupd...), want: "--broadcast-http-port: must be in 1..65535, got 0"},
+		{name: "zero heartbeat", args: append([]string{"--heartbeat-interval", "0s"}, lookupd...), want: "--heartbeat-interval: must be positive, got 0s"},
+		{name: "bad health url", args: append([]string{"--health-url", "localhost:80"}, lookupd...), want: "--health-url: health url"},
+		{name: "zero fall", args: append([]string{"--health-fall", "0"}, lookupd...), want: "--health-fall: must be at least 1, got 0"},
+		{name: "bad http address", args: append([]string{"--http-address", "nope"}, lookupd...), want: `--http-address: want host:port, got "nope"`},
 		{name: "unknown flag", args: []string{"--bogus"}, want: "not defined"},
 		{name: "positional argument", args: append(lookupd, "extra"), want: "unexpected arguments"},
 	}
@@ -137,7 +129,7 @@ func TestLoadOptions_Errors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			args := tc.args
 			if tc.file != "" {
-				args = append([]string{"--config", writeConfig(t, tc.file)}, args...)
+				args = append([]string{"--config", configtest.WriteFile(t, tc.file)}, args...)
 			}
 			_, err := loadOptions(args, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -148,7 +140,7 @@ func TestLoadOptions_Errors(t *testing.T) {
 }
 
 func TestLoadOptions_VersionAndHelp(t *testing.T) {
-	if _, err := loadOptions([]string{"--version"}, io.Discard); !errors.Is(err, errVersion) {
+	if _, err := loadOptions([]string{"--version"}, io.Discard); !errors.Is(err, config.ErrVersion) {
 		t.Fatalf("--version: %v", err)
 	}
 	var usage strings.Builder
@@ -160,57 +152,36 @@ func TestLoadOptions_VersionAndHelp(t *testing.T) {
 	}
 }
 
-// Every option has a TOML key of the same type family, and no key lacks
-// an option: a flag added without its TOML twin fails here.
-func TestFileConfigMatchesOptions(t *testing.T) {
-	ot, ft := reflect.TypeFor[Options](), reflect.TypeFor[fileConfig]()
-	keys := map[string]reflect.Type{}
-	for i := range ft.NumField() {
-		keys[ft.Field(i).Tag.Get("toml")] = ft.Field(i).Type
-	}
-	fs := flagSet(NewOptions(), io.Discard)
-	for i := range ot.NumField() {
-		f := ot.Field(i)
-		name := f.Tag.Get("flag")
-		if name == "" {
-			continue
+// Every problem is reported, each time in the same order (this daemon's
+// Validate once ranged over maps).
+func TestLoadOptions_ErrorOrder(t *testing.T) {
+	args := []string{"--broadcast-tcp-port=0", "--broadcast-http-port=0", "--heartbeat-interval=0s",
+		"--resync-interval=0s", "--health-interval=0s", "--shutdown-timeout=0s", "--health-rise=0", "--health-fall=0"}
+	want := strings.Join([]string{
+		"--lookupd-tcp-address: at least one is required",
+		"--broadcast-tcp-port: must be in 1..65535, got 0",
+		"--broadcast-http-port: must be in 1..65535, got 0",
+		"--heartbeat-interval: must be positive, got 0s",
+		"--resync-interval: must be positive, got 0s",
+		"--health-interval: must be positive, got 0s",
+		"--health-rise: must be at least 1, got 0",
+		"--health-fall: must be at least 1, got 0",
+		"--shutdown-timeout: must be positive, got 0s",
+	}, "\n")
+	for range 20 {
+		if _, err := loadOptions(args, io.Discard); err == nil || err.Error() != want {
+			t.Fatalf("err =\n%v\nwant\n%s", err, want)
 		}
-		if fs.Lookup(name) == nil {
-			t.Errorf("option %s: no flag --%s", f.Name, name)
-		}
-		key := strings.ReplaceAll(name, "-", "_")
-		kt, ok := keys[key]
-		if !ok {
-			t.Errorf("option %s: no TOML key %s", f.Name, key)
-			continue
-		}
-		delete(keys, key)
-		want := f.Type
-		if want == reflect.TypeFor[time.Duration]() || want == reflect.TypeFor[LogLevel]() {
-			want = reflect.TypeFor[string]()
-		}
-		if kt != want {
-			t.Errorf("TOML key %s is %s, want %s", key, kt, want)
-		}
-	}
-	for k := range keys {
-		t.Errorf("TOML key %s has no option", k)
 	}
 }
 
-func TestLogLevel(t *testing.T) {
-	for name, want := range map[string]slog.Level{
-		"debug": slog.LevelDebug, "INFO": slog.LevelInfo, "warn": slog.LevelWarn,
-		"error": slog.LevelError, "fatal": slog.LevelError + 4,
-	} {
-		var l LogLevel
-		if err := l.Set(name); err != nil || slog.Level(l) != want {
-			t.Errorf("Set(%q) = %v, %v; want %v", name, slog.Level(l), err, want)
-		}
-		if got := l.String(); got != strings.ToLower(name) {
-			t.Errorf("String() = %q, want %q", got, strings.ToLower(name))
-		}
+// The README's flags table lists every flag with its default.
+func TestREADMEFlagTable(t *testing.T) {
+	fs, err := command.FlagSet(NewOptions(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
 	}
+	configtest.FlagTable(t, fs, configtest.Section(t, "../../README.md", "## producerd: the producer side"))
 }
 
 // The SIGHUP logic: what a reload registers, unregisters and cannot apply.
@@ -221,7 +192,7 @@ func TestPlanReload(t *testing.T) {
 	next := NewOptions()
 	next.LookupdTCPAddresses = []string{"127.0.0.1:4160", "127.0.0.1:4161"}
 	next.Register = []string{"b/y", "c", "d/w"}
-	next.LogLevel = LogLevel(slog.LevelDebug)
+	next.LogLevel = config.LevelDebug
 	next.HeartbeatInterval = time.Second
 
 	p, err := planReload(cur, next)
