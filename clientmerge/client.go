@@ -146,7 +146,7 @@ func (c *Client) CloseIdleConnections() {
 // merges the answers. It blocks for at most about the configured timeout
 // (or until ctx ends, whichever is first).
 //
-// Success means at least MinResponses (default 1) lookupds answered. A
+// Success means at least WithMinResponses (default 1) lookupds answered. A
 // lookupd that answers 404 TOPIC_NOT_FOUND has answered, with nothing. The
 // outcomes are:
 //   - every lookupd answered: the merged result and a nil error;
@@ -160,7 +160,7 @@ func (c *Client) CloseIdleConnections() {
 // The caller owns the returned result.
 func (c *Client) Lookup(ctx context.Context, topic string) (*LookupResult, error) {
 	if topic == "" {
-		return nil, errors.New("lookup: empty topic")
+		return nil, fmt.Errorf("lookup: %w", ErrEmptyTopic)
 	}
 	return runQuery(ctx, c, query{
 		op:         "lookup",
@@ -188,7 +188,7 @@ func (c *Client) Topics(ctx context.Context) (*TopicsResult, error) {
 // sorted union. Outcomes, blocking and ownership are as for Lookup.
 func (c *Client) Channels(ctx context.Context, topic string) (*ChannelsResult, error) {
 	if topic == "" {
-		return nil, errors.New("channels: empty topic")
+		return nil, fmt.Errorf("channels: %w", ErrEmptyTopic)
 	}
 	return runQuery(ctx, c, query{
 		op:         "channels",
@@ -227,7 +227,7 @@ type answer[T any] struct {
 	body T
 }
 
-// runQuery fans q out, applies the MinResponses rule, merges, and keeps or
+// runQuery fans q out, applies the WithMinResponses rule, merges, and keeps or
 // serves the snapshot.
 func runQuery[T, R any](ctx context.Context, c *Client, q query,
 	merge func([]answer[T]) *R, meta func(*R) *Meta, clone func(*R) *R) (*R, error) {

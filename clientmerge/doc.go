@@ -19,7 +19,7 @@
 //     unions.
 //   - Every result records, per lookupd, its address, its error (nil when
 //     it answered) and its latency.
-//   - Success means at least MinResponses (default 1) lookupds answered; a
+//   - Success means at least WithMinResponses (default 1) lookupds answered; a
 //     404 TOPIC_NOT_FOUND is an answer (an empty one). When some lookupds
 //     fail, the union of the others comes with a *PartialError. When too
 //     few answer, the last successful answer of the same query (the

@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// ErrEmptyTopic is returned (wrapped) for an empty topic by the calls that
+// take one, before any request is sent.
+var ErrEmptyTopic = errors.New("empty topic")
+
 // ErrResponseTooLarge is the cause recorded for a lookupd whose response
 // body is longer than the limit set with WithMaxResponseBytes.
 var ErrResponseTooLarge = errors.New("response body too large")
@@ -44,7 +48,7 @@ func (e *LookupdError) Error() string { return "lookupd " + e.Addr + ": " + e.Er
 func (e *LookupdError) Unwrap() error { return e.Err }
 
 // PartialError is returned together with a fresh, usable result when some
-// lookupds failed but at least MinResponses answered. The result is the
+// lookupds failed but at least WithMinResponses answered. The result is the
 // union of the answers that arrived. Find it with errors.As; errors.Is and
 // errors.As also see each lookupd's cause through Unwrap.
 type PartialError struct {
@@ -63,15 +67,15 @@ func (e *PartialError) Error() string {
 // Unwrap returns one *LookupdError per failed lookupd, errors.Join style.
 func (e *PartialError) Unwrap() []error { return unwrapFailures(e.Failed) }
 
-// UnavailableError is returned when fewer lookupds than MinResponses
-// answered (with the default MinResponses of 1: when every lookupd failed).
+// UnavailableError is returned when fewer lookupds than WithMinResponses requires
+// answered (with the default of 1: when every lookupd failed).
 // No fresh data comes with it: either no result at all, or, when a
 // snapshot exists, the snapshot wrapped in a *StaleError.
 type UnavailableError struct {
 	// Failed lists the lookupds that failed, in the order given to New.
 	Failed []*LookupdError
 	// Answered, Required and Total count the lookupds that answered, the
-	// MinResponses setting and the lookupds asked.
+	// WithMinResponses setting and the lookupds asked.
 	Answered int
 	Required int
 	Total    int

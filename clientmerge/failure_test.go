@@ -188,23 +188,23 @@ func TestClient_Snapshot(t *testing.T) {
 	}
 }
 
-// TestClient_MinResponses: fewer answers than MinResponses is an error
+// TestClient_MinResponses: fewer answers than WithMinResponses is an error
 // without fresh data, even though one lookupd answered.
-func TestClient_MinResponses(t *testing.T) {
+func TestClient_WithMinResponses(t *testing.T) {
 	ls := startN(t, impls()[len(impls())-1], 3)
 	announce(t, ls[0].TCPAddr, "127.0.0.1", 4301, "orders")
 	announce(t, ls[1].TCPAddr, "127.0.0.1", 4302, "orders")
 	fs := fronts(t, ls)
 	addrs := frontAddrs(fs)
 
-	if _, err := New(addrs, MinResponses(4)); err == nil {
-		t.Error("MinResponses above the lookupd count accepted")
+	if _, err := New(addrs, WithMinResponses(4)); err == nil {
+		t.Error("WithMinResponses above the lookupd count accepted")
 	}
-	if _, err := New(addrs, MinResponses(0)); err == nil {
-		t.Error("MinResponses(0) accepted")
+	if _, err := New(addrs, WithMinResponses(0)); err == nil {
+		t.Error("WithMinResponses(0) accepted")
 	}
 
-	quorum := newClient(t, addrs, MinResponses(2))
+	quorum := newClient(t, addrs, WithMinResponses(2))
 	fresh, err := quorum.Lookup(t.Context(), "orders")
 	if err != nil || len(fresh.Producers) != 2 {
 		t.Fatalf("all up: %+v, %v", fresh, err)
@@ -217,7 +217,7 @@ func TestClient_MinResponses(t *testing.T) {
 	}
 	fs[2].srv.Close()
 
-	noSnap := newClient(t, addrs, MinResponses(2), WithSnapshots(false))
+	noSnap := newClient(t, addrs, WithMinResponses(2), WithSnapshots(false))
 	res, err = noSnap.Lookup(t.Context(), "orders")
 	var ue *UnavailableError
 	if res != nil || !errors.As(err, &ue) || ue.Answered != 1 || ue.Required != 2 || ue.Total != 3 {

@@ -169,7 +169,7 @@ func TestNew_Validation(t *testing.T) {
 		{name: "nil logger", addrs: []string{"127.0.0.1:4161"}, opts: []Option{WithLogger(nil)}},
 		{name: "zero concurrency", addrs: []string{"127.0.0.1:4161"}, opts: []Option{WithMaxConcurrency(0)}},
 		{name: "zero body limit", addrs: []string{"127.0.0.1:4161"}, opts: []Option{WithMaxResponseBytes(0)}},
-		{name: "min above count", addrs: []string{"127.0.0.1:4161"}, opts: []Option{MinResponses(2)}},
+		{name: "min above count", addrs: []string{"127.0.0.1:4161"}, opts: []Option{WithMinResponses(2)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 
 // Defaults of the options.
 const (
-	// DefaultTimeout bounds each call (and with it every lookupd's answer).
+	// DefaultTimeout is the deadline of one call (see WithTimeout).
 	DefaultTimeout = 5 * time.Second
 	// DefaultMaxResponseBytes bounds the body read from one lookupd.
 	DefaultMaxResponseBytes = 64 << 20
@@ -32,10 +32,14 @@ type settings struct {
 	maxBytes     int64
 }
 
-// WithTimeout sets the per-lookupd timeout (default DefaultTimeout). Every
-// call gets its own context with this timeout, shared by all the requests
-// it sends in parallel, so a call returns within about d however many
-// lookupds hang. d must be positive.
+// WithTimeout sets the deadline of one call (default DefaultTimeout): each
+// call (Lookup, Topics, Channels, Nodes, and every poll of Watch) runs
+// under one context that ends d after the call starts, or earlier when the
+// caller's context ends. All the requests of the call share that deadline;
+// it is not a per-lookupd timeout, so a call returns within about d however
+// many lookupds hang, and a lookupd still waiting for its turn (see
+// WithMaxConcurrency) when it passes counts as failed. Answers that arrived
+// before it are kept (see Client.Lookup). d must be positive.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
 		if d <= 0 {
@@ -71,12 +75,12 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// MinResponses sets how many lookupds must answer for a call to succeed
-// (default 1). With fewer, the call returns an *UnavailableError and no
-// fresh data, even though some lookupds answered; a snapshot is served
-// instead when one exists. n must lie between 1 and the number of
+// WithMinResponses sets how many lookupds must answer for a call to
+// succeed (default 1). With fewer, the call returns an *UnavailableError
+// and no fresh data, even though some lookupds answered; a snapshot is
+// served instead when one exists. n must lie between 1 and the number of
 // lookupds.
-func MinResponses(n int) Option {
+func WithMinResponses(n int) Option {
 	return func(s *settings) error {
 		if n < 1 {
 			return errors.New("min responses must be at least 1")

@@ -90,7 +90,7 @@ type Meta struct {
 	Responses []Response
 	// Answered counts the entries of Responses whose Err is nil.
 	Answered int
-	// Stale is true when every lookupd failed (or fewer than MinResponses
+	// Stale is true when every lookupd failed (or fewer than WithMinResponses
 	// answered) and the data is the snapshot of an earlier call. The error
 	// returned with it is then a *StaleError.
 	Stale bool

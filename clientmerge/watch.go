@@ -3,6 +3,7 @@ package clientmerge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -44,7 +45,7 @@ func (c *Client) Watch(ctx context.Context, topic string, interval time.Duration
 // result that carries data.
 func (c *Client) poll(ctx context.Context, topic string, interval time.Duration, each func(*LookupResult)) error {
 	if topic == "" {
-		return errors.New("watch: empty topic")
+		return fmt.Errorf("watch: %w", ErrEmptyTopic)
 	}
 	if interval <= 0 {
 		return errors.New("watch: interval must be positive")
