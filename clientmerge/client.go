@@ -155,7 +155,14 @@ func (c *Client) CloseIdleConnections() {
 //   - too few answered, a snapshot of this topic exists: the snapshot with
 //     Stale set and a *StaleError (wrapping an *UnavailableError);
 //   - too few answered, no snapshot: nil and an *UnavailableError;
-//   - ctx ended: nil and an error wrapping ctx.Err().
+//   - ctx had already ended: nil and an error wrapping ctx.Err(), and no
+//     request is sent.
+//
+// When ctx ends during the call, before the timeout, the answers that
+// arrived are kept: the lookupds still pending count as failed, each with
+// a cause wrapping ctx.Err(), and the outcomes above apply. So a caller
+// with a short deadline gets what arrived and a *PartialError naming the
+// rest, and errors.Is(err, context.DeadlineExceeded) holds.
 //
 // The caller owns the returned result.
 func (c *Client) Lookup(ctx context.Context, topic string) (*LookupResult, error) {
@@ -234,10 +241,9 @@ func runQuery[T, R any](ctx context.Context, c *Client, q query,
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %w", q.op, err)
 	}
+	// When ctx ends during the call, the lookupds that had not answered
+	// fail with its error and the answers that arrived still count.
 	bodies, resps := fanOut[T](ctx, c, q)
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", q.op, err)
-	}
 	var failed []*LookupdError
 	answers := make([]answer[T], 0, len(resps))
 	for i, r := range resps {

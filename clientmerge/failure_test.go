@@ -236,3 +236,61 @@ func TestClient_WithMinResponses(t *testing.T) {
 		t.Errorf("one of three, need one: %+v, %v", res, err)
 	}
 }
+
+// TestClient_CallerContextEnds: the caller's context ends before the
+// client's timeout while one lookupd hangs. The live lookupd's answer is
+// returned with a *PartialError naming the hung one, not thrown away; with
+// no answer at all, the error is an *UnavailableError. Either way
+// errors.Is finds the caller's context.DeadlineExceeded.
+func TestClient_CallerContextEnds(t *testing.T) {
+	for _, im := range impls() {
+		t.Run(im.name, func(t *testing.T) {
+			t.Parallel()
+			live := im.start(t)
+			announce(t, live.TCPAddr, "127.0.0.1", 4501, "orders")
+			hung := lookuptest.SilentListener(t)
+			cl := newClient(t, []string{live.HTTPAddr, hung}) // DefaultTimeout: 5 s
+
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			start := time.Now()
+			res, err := cl.Lookup(ctx, "orders")
+			if elapsed := time.Since(start); elapsed >= DefaultTimeout {
+				t.Errorf("call took %s: the caller's deadline was not honoured", elapsed)
+			}
+			var pe *PartialError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %v (%T), want *PartialError", err, err)
+			}
+			if len(pe.Failed) != 1 || pe.Failed[0].Addr != hung || pe.Total != 2 {
+				t.Errorf("failed = %v of %d, want only %s", pe.Failed, pe.Total, hung)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("errors.Is(%v, DeadlineExceeded) = false", err)
+			}
+			if res == nil || len(res.Producers) != 1 || res.Producers[0].TCPAddr() != "127.0.0.1:4501" || res.Stale {
+				t.Fatalf("result = %+v, want the live lookupd's producer", res)
+			}
+			if !res.Responses[0].OK() || res.Responses[1].OK() {
+				t.Errorf("responses = %+v", res.Responses)
+			}
+
+			// Nothing arrived: no data, an *UnavailableError.
+			only := newClient(t, []string{hung}, WithSnapshots(false))
+			ctx, cancel = context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			res, err = only.Lookup(ctx, "orders")
+			var ue *UnavailableError
+			if res != nil || !errors.As(err, &ue) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("hung only: %+v, %v", res, err)
+			}
+
+			// A context that has already ended sends nothing.
+			ctx, cancel = context.WithCancel(t.Context())
+			cancel()
+			if res, err := cl.Lookup(ctx, "orders"); res != nil || !errors.Is(err, context.Canceled) || errors.As(err, &ue) {
+				t.Errorf("ended context: %+v, %v", res, err)
+			}
+		})
+	}
+}
