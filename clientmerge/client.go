@@ -254,14 +254,14 @@ func runQuery[T, R any](ctx context.Context, c *Client, q query,
 		answers = append(answers, answer[T]{addr: r.Addr, body: bodies[i]})
 	}
 	if len(answers) < c.minResponses {
-		ue := &UnavailableError{Failed: failed, Answered: len(answers), Required: c.minResponses, Total: len(resps)}
+		ue := &UnavailableError{Failed: failed, Required: c.minResponses, Total: len(resps)}
 		if c.snaps != nil {
 			if v, at, ok := c.snaps.get(q.key); ok {
 				r := clone(v.(*R))
 				age := time.Since(at)
 				m := meta(r)
 				m.Responses, m.Answered, m.Stale, m.Age = resps, len(answers), true, age
-				return r, &StaleError{Age: age, Err: ue}
+				return r, &StaleError{Err: ue, age: age}
 			}
 		}
 		return nil, ue
@@ -273,7 +273,7 @@ func runQuery[T, R any](ctx context.Context, c *Client, q query,
 		c.snaps.put(q.key, clone(r))
 	}
 	if len(failed) > 0 {
-		return r, &PartialError{Failed: failed, Answered: len(answers), Total: len(resps)}
+		return r, &PartialError{Failed: failed, Total: len(resps)}
 	}
 	return r, nil
 }

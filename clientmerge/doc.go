@@ -49,7 +49,7 @@
 //	switch {
 //	case err == nil:
 //	case errors.As(err, &stale):
-//		log.Warn("lookupds down, using snapshot", "age", stale.Age)
+//		log.Warn("lookupds down, using snapshot", "age", res.Age)
 //	case errors.As(err, &partial):
 //		log.Warn("some lookupds failed", "err", err)
 //	default:

@@ -54,9 +54,9 @@ func (e *LookupdError) Unwrap() error { return e.Err }
 type PartialError struct {
 	// Failed lists the lookupds that failed, in the order given to New.
 	Failed []*LookupdError
-	// Answered and Total count the lookupds that answered and were asked.
-	Answered int
-	Total    int
+	// Total counts the lookupds asked; Total-len(Failed) answered (the
+	// result's Answered).
+	Total int
 }
 
 // Error lists every failed lookupd with its cause.
@@ -74,9 +74,8 @@ func (e *PartialError) Unwrap() []error { return unwrapFailures(e.Failed) }
 type UnavailableError struct {
 	// Failed lists the lookupds that failed, in the order given to New.
 	Failed []*LookupdError
-	// Answered, Required and Total count the lookupds that answered, the
-	// WithMinResponses setting and the lookupds asked.
-	Answered int
+	// Required is the WithMinResponses setting and Total counts the
+	// lookupds asked; Total-len(Failed) answered.
 	Required int
 	Total    int
 }
@@ -84,27 +83,27 @@ type UnavailableError struct {
 // Error lists every failed lookupd with its cause.
 func (e *UnavailableError) Error() string {
 	return fmt.Sprintf("%d of %d lookupds answered, %d required: %s",
-		e.Answered, e.Total, e.Required, joinFailures(e.Failed))
+		e.Total-len(e.Failed), e.Total, e.Required, joinFailures(e.Failed))
 }
 
 // Unwrap returns one *LookupdError per failed lookupd, errors.Join style.
 func (e *UnavailableError) Unwrap() []error { return unwrapFailures(e.Failed) }
 
-// StaleError is returned together with a stale result (Meta.Stale true):
-// too few lookupds answered, so the snapshot of the last successful call
-// for the same query is served instead. A consumer can keep working with
-// it. It wraps the *UnavailableError that describes the failure, so
-// errors.As finds either.
+// StaleError is returned together with a stale result (Meta.Stale true,
+// Meta.Age how old it is): too few lookupds answered, so the snapshot of
+// the last successful call for the same query is served instead. A
+// consumer can keep working with it. It wraps the *UnavailableError that
+// describes the failure, so errors.As finds either: check for StaleError
+// first.
 type StaleError struct {
-	// Age is how old the served snapshot is.
-	Age time.Duration
 	// Err describes why no fresh answer could be had.
 	Err *UnavailableError
+	age time.Duration // for the message; the result's Age
 }
 
 // Error returns "serving snapshot from AGE ago: CAUSE".
 func (e *StaleError) Error() string {
-	return "serving snapshot from " + e.Age.Round(time.Millisecond).String() + " ago: " + e.Err.Error()
+	return "serving snapshot from " + e.age.Round(time.Millisecond).String() + " ago: " + e.Err.Error()
 }
 
 // Unwrap returns the *UnavailableError.

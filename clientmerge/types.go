@@ -83,7 +83,9 @@ type Response struct {
 // OK reports whether the lookupd answered usefully.
 func (r Response) OK() bool { return r.Err == nil }
 
-// Meta is what every result carries besides its data.
+// Meta is what every result carries besides its data. It describes the
+// data and the call; the error returned with the result describes the
+// failures (which lookupds, why), so no fact is in both.
 type Meta struct {
 	// Responses has one entry per lookupd, in the order given to New. It
 	// always describes the call that returned it, also for a stale result.
