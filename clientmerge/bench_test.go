@@ -15,13 +15,13 @@ import (
 func benchAnswers(k, n int) []answer[lookupBody] {
 	answers := make([]answer[lookupBody], k)
 	for a := range answers {
-		ps := make([]PeerInfo, 0, n)
+		ps := make([]ProducerInfo, 0, n)
 		for i := range n {
 			j := (i + a*n/k) % n
 			if j%10 == a%10 {
 				continue
 			}
-			ps = append(ps, PeerInfo{
+			ps = append(ps, ProducerInfo{
 				RemoteAddress:    fmt.Sprintf("127.0.0.1:%d", 30000+j%30000),
 				Hostname:         fmt.Sprintf("node-%05d", j),
 				BroadcastAddress: fmt.Sprintf("10.%d.%d.%d", j>>16&255, j>>8&255, j&255),

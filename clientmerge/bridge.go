@@ -118,14 +118,14 @@ func (b *bridge) reconcile(res *LookupResult) {
 		switch {
 		case err == nil:
 			b.conns[addr] = true
-			b.log.Info("nsqd connected", "peer", addr)
+			b.log.Info("nsqd connected", "producer", addr)
 		case errors.Is(err, nsq.ErrAlreadyConnected):
 			b.conns[addr] = true
 		default:
 			if !tried {
-				b.log.Warn("nsqd connect failed", "peer", addr, "err", err)
+				b.log.Warn("nsqd connect failed", "producer", addr, "err", err)
 			} else {
-				b.log.Debug("nsqd connect failed again", "peer", addr, "err", err)
+				b.log.Debug("nsqd connect failed again", "producer", addr, "err", err)
 			}
 			b.conns[addr] = false
 		}
@@ -141,9 +141,9 @@ func (b *bridge) reconcile(res *LookupResult) {
 		delete(b.conns, addr)
 		err := b.consumer.DisconnectFromNSQD(addr)
 		if err != nil && !errors.Is(err, nsq.ErrNotConnected) {
-			b.log.Warn("nsqd disconnect failed", "peer", addr, "err", err)
+			b.log.Warn("nsqd disconnect failed", "producer", addr, "err", err)
 			continue
 		}
-		b.log.Info("nsqd disconnected", "peer", addr)
+		b.log.Info("nsqd disconnected", "producer", addr)
 	}
 }

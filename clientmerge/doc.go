@@ -4,7 +4,7 @@
 // consistent view.
 //
 // Lookupds never talk to each other; every producer registers with each of
-// them. A client that unions all their answers sees a producer as soon as
+// them. A consumer that unions all their answers sees a producer as soon as
 // any one lookupd does, and keeps seeing it while any one lookupd still
 // lists it. clientmerge does that union:
 //
@@ -31,7 +31,7 @@
 //     exactly the merged producers.
 //
 // The package speaks only HTTP and JSON and imports nothing from
-// github.com/lookupd/lookupd/lookup: it is an outside client of the
+// github.com/lookupd/lookupd/lookup: it is an outside consumer of the
 // lookupds, and its tests check our lookupd and nsqlookupd alike.
 //
 // # Usage

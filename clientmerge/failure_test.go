@@ -190,7 +190,7 @@ func TestClient_Snapshot(t *testing.T) {
 
 // TestClient_MinResponses: fewer answers than WithMinResponses is an error
 // without fresh data, even though one lookupd answered.
-func TestClient_WithMinResponses(t *testing.T) {
+func TestClient_MinResponses(t *testing.T) {
 	ls := startN(t, impls()[len(impls())-1], 3)
 	announce(t, ls[0].TCPAddr, "127.0.0.1", 4301, "orders")
 	announce(t, ls[1].TCPAddr, "127.0.0.1", 4302, "orders")

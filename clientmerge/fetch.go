@@ -16,8 +16,8 @@ import (
 // Wire bodies of the nsqlookupd HTTP API, as far as clientmerge reads them.
 type (
 	lookupBody struct {
-		Channels  []string   `json:"channels"`
-		Producers []PeerInfo `json:"producers"`
+		Channels  []string       `json:"channels"`
+		Producers []ProducerInfo `json:"producers"`
 	}
 	topicsBody struct {
 		Topics []string `json:"topics"`
@@ -26,7 +26,7 @@ type (
 		Channels []string `json:"channels"`
 	}
 	nodeBody struct {
-		PeerInfo
+		ProducerInfo
 		Tombstones []bool   `json:"tombstones"`
 		Topics     []string `json:"topics"`
 	}

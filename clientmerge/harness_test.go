@@ -80,7 +80,7 @@ func httpAddrs(ls []*testLookupd) []string {
 // identified with the given broadcast address and ports.
 type producer struct {
 	t    *testing.T
-	peer *lookuptest.Peer
+	conn *lookuptest.Peer
 }
 
 // announce connects to a lookupd's TCP address, sends the magic and
@@ -89,8 +89,8 @@ type producer struct {
 // registrations are visible over HTTP.
 func announce(t *testing.T, lookupdTCP, host string, tcpPort int, regs ...string) *producer {
 	t.Helper()
-	p := &producer{t: t, peer: lookuptest.Dial(t, lookupdTCP)}
-	resp := p.peer.Identify(wire.PeerInfo{
+	p := &producer{t: t, conn: lookuptest.Dial(t, lookupdTCP)}
+	resp := p.conn.Identify(wire.PeerInfo{
 		Hostname: "producer-" + host, BroadcastAddress: host,
 		TCPPort: tcpPort, HTTPPort: tcpPort + 1000, Version: "1.3.0",
 	})
@@ -113,14 +113,14 @@ func splitReg(reg string) (topic, channel string) {
 
 func (p *producer) register(reg string) {
 	p.t.Helper()
-	if resp := p.peer.Register(splitReg(reg)); string(resp) != "OK" {
+	if resp := p.conn.Register(splitReg(reg)); string(resp) != "OK" {
 		p.t.Fatalf("REGISTER %s: %q", reg, resp)
 	}
 }
 
 func (p *producer) unregister(reg string) {
 	p.t.Helper()
-	if resp := p.peer.Unregister(splitReg(reg)); string(resp) != "OK" {
+	if resp := p.conn.Unregister(splitReg(reg)); string(resp) != "OK" {
 		p.t.Fatalf("UNREGISTER %s: %q", reg, resp)
 	}
 }
@@ -209,7 +209,7 @@ func producersJSON(t testing.TB, channels []string, addrs ...string) string {
 	t.Helper()
 	var body lookupBody
 	body.Channels = append([]string{}, channels...)
-	body.Producers = []PeerInfo{}
+	body.Producers = []ProducerInfo{}
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
@@ -217,7 +217,7 @@ func producersJSON(t testing.TB, channels []string, addrs ...string) string {
 		}
 		var p int
 		fmt.Sscan(port, &p)
-		body.Producers = append(body.Producers, PeerInfo{
+		body.Producers = append(body.Producers, ProducerInfo{
 			BroadcastAddress: host, TCPPort: p, HTTPPort: p + 1000, Hostname: host, Version: "1.3.0",
 		})
 	}

@@ -11,16 +11,16 @@ import (
 // broadcast_address and tcp_port in a map; no entry is compared with every
 // other.
 
-// peerKey identifies a producer across lookupds.
-type peerKey struct {
+// producerKey identifies a producer across lookupds.
+type producerKey struct {
 	host string
 	port int
 }
 
-// validPeer reports whether p can be keyed and connected to. Entries that
+// validProducer reports whether p can be keyed and connected to. Entries that
 // cannot (no broadcast address, port outside 1..65535) are left out of
 // merged results.
-func validPeer(p PeerInfo) bool {
+func validProducer(p ProducerInfo) bool {
 	return p.BroadcastAddress != "" && p.TCPPort > 0 && p.TCPPort <= 65535
 }
 
@@ -74,7 +74,7 @@ func maxLen[T any](answers []answer[T], list func(*T) int) int {
 	return n
 }
 
-func comparePeers(a, b *PeerInfo) int {
+func compareProducers(a, b *ProducerInfo) int {
 	return cmp.Or(cmp.Compare(a.BroadcastAddress, b.BroadcastAddress), cmp.Compare(a.TCPPort, b.TCPPort))
 }
 
@@ -82,21 +82,21 @@ func comparePeers(a, b *PeerInfo) int {
 // broadcast_address and tcp_port, sorted, with SeenBy and Lookupds set.
 func mergeProducers(answers []answer[lookupBody]) []Producer {
 	hint := maxLen(answers, func(b *lookupBody) int { return len(b.Producers) })
-	idx := make(map[peerKey]int, hint)
+	idx := make(map[producerKey]int, hint)
 	out := make([]Producer, 0, hint)
 	src := newSourceSet(len(answers), hint)
 	sources := 0
 	for ai := range answers {
 		for _, p := range answers[ai].body.Producers {
-			if !validPeer(p) {
+			if !validProducer(p) {
 				continue
 			}
-			k := peerKey{host: p.BroadcastAddress, port: p.TCPPort}
+			k := producerKey{host: p.BroadcastAddress, port: p.TCPPort}
 			j, ok := idx[k]
 			if !ok {
 				j = len(out)
 				idx[k] = j
-				out = append(out, Producer{PeerInfo: p})
+				out = append(out, Producer{ProducerInfo: p})
 				src.grow()
 			}
 			if src.set(j, ai) {
@@ -111,7 +111,7 @@ func mergeProducers(answers []answer[lookupBody]) []Producer {
 		names = fill(&src, j, answers, names)
 		out[j].Lookupds = names[start:len(names):len(names)]
 	}
-	slices.SortFunc(out, func(a, b Producer) int { return comparePeers(&a.PeerInfo, &b.PeerInfo) })
+	slices.SortFunc(out, func(a, b Producer) int { return compareProducers(&a.ProducerInfo, &b.ProducerInfo) })
 	return out
 }
 
@@ -178,7 +178,7 @@ func (nt *nodeTopics) add(name string, tombstoned bool, answer int) {
 // every lookupd listing it says so.
 func mergeNodes(answers []answer[nodesBody]) []Node {
 	hint := maxLen(answers, func(b *nodesBody) int { return len(b.Producers) })
-	idx := make(map[peerKey]int, hint)
+	idx := make(map[producerKey]int, hint)
 	out := make([]Node, 0, hint)
 	aggs := make([]nodeTopics, 0, hint)
 	src := newSourceSet(len(answers), hint)
@@ -186,15 +186,15 @@ func mergeNodes(answers []answer[nodesBody]) []Node {
 	for ai := range answers {
 		for ni := range answers[ai].body.Producers {
 			n := &answers[ai].body.Producers[ni]
-			if !validPeer(n.PeerInfo) {
+			if !validProducer(n.ProducerInfo) {
 				continue
 			}
-			k := peerKey{host: n.BroadcastAddress, port: n.TCPPort}
+			k := producerKey{host: n.BroadcastAddress, port: n.TCPPort}
 			j, ok := idx[k]
 			if !ok {
 				j = len(out)
 				idx[k] = j
-				out = append(out, Node{PeerInfo: n.PeerInfo})
+				out = append(out, Node{ProducerInfo: n.ProducerInfo})
 				aggs = append(aggs, nodeTopics{idx: make(map[string]int, len(n.Topics))})
 				src.grow()
 			}
@@ -225,7 +225,7 @@ func mergeNodes(answers []answer[nodesBody]) []Node {
 			out[j].Tombstones[i] = a.tombs[t] == a.seen[t]
 		}
 	}
-	slices.SortFunc(out, func(a, b Node) int { return comparePeers(&a.PeerInfo, &b.PeerInfo) })
+	slices.SortFunc(out, func(a, b Node) int { return compareProducers(&a.ProducerInfo, &b.ProducerInfo) })
 	return out
 }
 

@@ -7,14 +7,14 @@ import (
 	"testing"
 )
 
-func peer(host string, port int, version string) PeerInfo {
-	return PeerInfo{BroadcastAddress: host, TCPPort: port, HTTPPort: port + 1, Version: version}
+func info(host string, port int, version string) ProducerInfo {
+	return ProducerInfo{BroadcastAddress: host, TCPPort: port, HTTPPort: port + 1, Version: version}
 }
 
 func TestMergeProducers(t *testing.T) {
 	tests := []struct {
 		name    string
-		answers [][]PeerInfo
+		answers [][]ProducerInfo
 		want    []summary
 		version []string // Version of each merged producer
 	}{
@@ -24,21 +24,21 @@ func TestMergeProducers(t *testing.T) {
 		},
 		{
 			name:    "duplicate within one answer counts once",
-			answers: [][]PeerInfo{{peer("h", 1, "a"), peer("h", 1, "b")}, {peer("h", 1, "c")}},
+			answers: [][]ProducerInfo{{info("h", 1, "a"), info("h", 1, "b")}, {info("h", 1, "c")}},
 			want:    []summary{{Addr: "h:1", HTTPPort: 2, SeenBy: 2, Lookupds: []string{"L0", "L1"}}},
 			version: []string{"a"},
 		},
 		{
 			name:    "first lookupd's fields win",
-			answers: [][]PeerInfo{{}, {peer("h", 1, "new")}, {peer("h", 1, "old")}},
+			answers: [][]ProducerInfo{{}, {info("h", 1, "new")}, {info("h", 1, "old")}},
 			want:    []summary{{Addr: "h:1", HTTPPort: 2, SeenBy: 2, Lookupds: []string{"L1", "L2"}}},
 			version: []string{"new"},
 		},
 		{
 			name: "sorted by host then numeric port",
-			answers: [][]PeerInfo{
-				{peer("b", 10, ""), peer("a", 9, "")},
-				{peer("a", 10, ""), peer("b", 9, ""), peer("a", 9, "")},
+			answers: [][]ProducerInfo{
+				{info("b", 10, ""), info("a", 9, "")},
+				{info("a", 10, ""), info("b", 9, ""), info("a", 9, "")},
 			},
 			want: []summary{
 				{Addr: "a:9", HTTPPort: 10, SeenBy: 2, Lookupds: []string{"L0", "L1"}},
@@ -49,7 +49,7 @@ func TestMergeProducers(t *testing.T) {
 		},
 		{
 			name:    "ipv6 host",
-			answers: [][]PeerInfo{{peer("::1", 4150, "")}},
+			answers: [][]ProducerInfo{{info("::1", 4150, "")}},
 			want:    []summary{{Addr: "[::1]:4150", HTTPPort: 4151, SeenBy: 1, Lookupds: []string{"L0"}}},
 		},
 	}
@@ -79,9 +79,9 @@ func TestMergeProducers_ManyLookupds(t *testing.T) {
 	var wantOdd []string
 	for i := range answers {
 		answers[i].addr = fmt.Sprintf("L%03d", i)
-		answers[i].body.Producers = []PeerInfo{peer("all", 1, "")}
+		answers[i].body.Producers = []ProducerInfo{info("all", 1, "")}
 		if i%2 == 1 {
-			answers[i].body.Producers = append(answers[i].body.Producers, peer("odd", 1, ""))
+			answers[i].body.Producers = append(answers[i].body.Producers, info("odd", 1, ""))
 			wantOdd = append(wantOdd, answers[i].addr)
 		}
 	}
@@ -102,7 +102,7 @@ func TestMergeProducers_ManyLookupds(t *testing.T) {
 
 func TestMergeNodes(t *testing.T) {
 	node := func(host string, topics []string, tombs []bool) nodeBody {
-		return nodeBody{PeerInfo: peer(host, 1, ""), Topics: topics, Tombstones: tombs}
+		return nodeBody{ProducerInfo: info(host, 1, ""), Topics: topics, Tombstones: tombs}
 	}
 	answers := []answer[nodesBody]{
 		{addr: "L0", body: nodesBody{Producers: []nodeBody{

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// PeerInfo is a producer as one lookupd describes it. The JSON names match
+// ProducerInfo is a producer as one lookupd describes it. The JSON names match
 // nsqlookupd's /lookup and /nodes answers.
-type PeerInfo struct {
+type ProducerInfo struct {
 	// RemoteAddress is the address the producer's lookupd connection came
 	// from. It differs between lookupds; the merged value is the first
 	// lookupd's (in the order given to New).
@@ -22,12 +22,12 @@ type PeerInfo struct {
 
 // TCPAddr returns "broadcast_address:tcp_port" (IPv6 hosts bracketed), the
 // address a consumer connects to and the key producers are merged by.
-func (p PeerInfo) TCPAddr() string {
+func (p ProducerInfo) TCPAddr() string {
 	return net.JoinHostPort(p.BroadcastAddress, strconv.Itoa(p.TCPPort))
 }
 
 // HTTPAddr returns "broadcast_address:http_port" (IPv6 hosts bracketed).
-func (p PeerInfo) HTTPAddr() string {
+func (p ProducerInfo) HTTPAddr() string {
 	return net.JoinHostPort(p.BroadcastAddress, strconv.Itoa(p.HTTPPort))
 }
 
@@ -35,7 +35,7 @@ func (p PeerInfo) HTTPAddr() string {
 // BroadcastAddress and TCPPort; when lookupds disagree about the other
 // fields, the first answering lookupd (in the order given to New) wins.
 type Producer struct {
-	PeerInfo
+	ProducerInfo
 	// SeenBy is how many lookupds listed this producer. A value below the
 	// result's Answered count means the lookupds disagree, which is normal
 	// for a moment after a producer comes or goes.
@@ -48,7 +48,7 @@ type Producer struct {
 // Node is one merged entry of /nodes: a producer with the topics it
 // registered on any lookupd.
 type Node struct {
-	PeerInfo
+	ProducerInfo
 	// Topics is the sorted union of the topics the lookupds list for this
 	// node.
 	Topics []string `json:"topics"`
