@@ -13,6 +13,7 @@ import (
 	"github.com/nsqio/go-nsq"
 	"github.com/nsqio/nsq/nsqd"
 
+	"github.com/lookupd/lookupd/clientmerge/internal/cmtest"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
@@ -53,14 +54,14 @@ func (f *fakeConsumer) callLog() []string {
 func TestBridge_Reconcile(t *testing.T) {
 	var answer atomic.Pointer[string]
 	set := func(body string) { answer.Store(&body) }
-	set(producersJSON(t, nil, "127.0.0.1:1", "127.0.0.1:2"))
+	set(cmtest.ProducersJSON(t, nil, "127.0.0.1:1", "127.0.0.1:2"))
 	var down atomic.Bool
-	addr, polls := fakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
+	addr, polls := cmtest.FakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
-			respondV1(w, http.StatusInternalServerError, `{"message":"INTERNAL_ERROR"}`)
+			cmtest.RespondV1(w, http.StatusInternalServerError, `{"message":"INTERNAL_ERROR"}`)
 			return
 		}
-		respondV1(w, http.StatusOK, *answer.Load())
+		cmtest.RespondV1(w, http.StatusOK, *answer.Load())
 	})
 	var failsLeft atomic.Int32
 	failsLeft.Store(1)
@@ -105,7 +106,7 @@ func TestBridge_Reconcile(t *testing.T) {
 	expect(calls...)
 
 	// :3 is already connected (go-nsq reconnected it itself): no retry.
-	set(producersJSON(t, nil, "127.0.0.1:1", "127.0.0.1:3"))
+	set(cmtest.ProducersJSON(t, nil, "127.0.0.1:1", "127.0.0.1:3"))
 	calls = append(calls, "connect 127.0.0.1:3", "disconnect 127.0.0.1:2")
 	expect(calls...)
 
@@ -115,7 +116,7 @@ func TestBridge_Reconcile(t *testing.T) {
 	down.Store(false)
 
 	// Everything gone: both disconnected, ErrNotConnected is fine.
-	set(producersJSON(t, nil))
+	set(cmtest.ProducersJSON(t, nil))
 	calls = append(calls, "disconnect 127.0.0.1:1", "disconnect 127.0.0.1:3")
 	expect(calls...)
 
@@ -169,16 +170,16 @@ func startNSQD(t *testing.T, lookupdTCP ...string) (tcpAddr, httpAddr string) {
 // published message, and is disconnected once that lookupd forgets the
 // nsqd, while the nsqd keeps running.
 func TestBridge_EndToEnd(t *testing.T) {
-	for _, im := range impls() {
-		t.Run(im.name, func(t *testing.T) {
+	for _, im := range cmtest.Impls() {
+		t.Run(im.Name, func(t *testing.T) {
 			t.Parallel()
 			const topic, channel = "e2e", "ch"
-			ls := startN(t, im, 3)
-			fs := fronts(t, ls)
+			ls := cmtest.StartN(t, im, 3)
+			fs := cmtest.Fronts(t, ls)
 			nsqdTCP, nsqdHTTP := startNSQD(t, ls[1].TCPAddr)
-			httpPost(t, "http://"+nsqdHTTP+"/topic/create?topic="+topic, "")
+			cmtest.HTTPPost(t, "http://"+nsqdHTTP+"/topic/create?topic="+topic, "")
 
-			cl := newClient(t, frontAddrs(fs), WithTimeout(2*time.Second))
+			cl := newClient(t, cmtest.FrontAddrs(fs), WithTimeout(2*time.Second))
 			lookuptest.WaitFor(t, 10*time.Second, "nsqd registered with lookupd B", func() bool {
 				res, _ := cl.Lookup(t.Context(), topic)
 				return res != nil && len(res.Producers) == 1 && res.Producers[0].TCPAddr() == nsqdTCP
@@ -211,7 +212,7 @@ func TestBridge_EndToEnd(t *testing.T) {
 			lookuptest.WaitFor(t, 10*time.Second, "consumer connected", func() bool {
 				return consumer.Stats().Connections == 1
 			})
-			httpPost(t, "http://"+nsqdHTTP+"/pub?topic="+topic, "hello")
+			cmtest.HTTPPost(t, "http://"+nsqdHTTP+"/pub?topic="+topic, "hello")
 			select {
 			case m := <-msgs:
 				if m != "hello" {
@@ -227,15 +228,15 @@ func TestBridge_EndToEnd(t *testing.T) {
 				res, _ := cl.Channels(t.Context(), topic)
 				return res != nil && len(res.Channels) == 1
 			})
-			httpPost(t, "http://"+ls[1].HTTPAddr+"/topic/delete?topic="+topic, "")
+			cmtest.HTTPPost(t, "http://"+ls[1].HTTPAddr+"/topic/delete?topic="+topic, "")
 			lookuptest.WaitFor(t, 10*time.Second, "consumer disconnected", func() bool {
 				return consumer.Stats().Connections == 0
 			})
 			// DisconnectFromNSQD also stopped go-nsq's own redialling:
 			// still disconnected after a number of its 50 ms periods,
 			// measured by bridge polls.
-			from := fs[2].count.Load()
-			lookuptest.WaitFor(t, 10*time.Second, "bridge polls", func() bool { return fs[2].count.Load() >= from+10 })
+			from := fs[2].Count.Load()
+			lookuptest.WaitFor(t, 10*time.Second, "bridge polls", func() bool { return fs[2].Count.Load() >= from+10 })
 			if n := consumer.Stats().Connections; n != 0 {
 				t.Errorf("consumer reconnected: %d connections", n)
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/internal/cmtest"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
@@ -19,19 +20,19 @@ import (
 // one answering 500. The call must return within about one timeout with
 // the working one's answer and a *PartialError naming the other four.
 func TestClient_PartialFailure(t *testing.T) {
-	for _, im := range impls() {
-		t.Run(im.name, func(t *testing.T) {
+	for _, im := range cmtest.Impls() {
+		t.Run(im.Name, func(t *testing.T) {
 			t.Parallel()
-			good := im.start(t)
-			announce(t, good.TCPAddr, "127.0.0.1", 4101, "orders/a")
-			announce(t, good.TCPAddr, "127.0.0.1", 4102, "orders")
-			closed := closedAddr(t)
+			good := im.Start(t)
+			cmtest.Announce(t, good.TCPAddr, "127.0.0.1", 4101, "orders/a")
+			cmtest.Announce(t, good.TCPAddr, "127.0.0.1", 4102, "orders")
+			closed := cmtest.ClosedAddr(t)
 			hanging := lookuptest.SilentListener(t)
-			garbage, _ := fakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusOK, `{"producers": [{"broadcast_address": "x", tcp_port`)
+			garbage, _ := cmtest.FakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
+				cmtest.RespondV1(w, http.StatusOK, `{"producers": [{"broadcast_address": "x", tcp_port`)
 			})
-			broken, _ := fakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusInternalServerError, `{"message":"INTERNAL_ERROR"}`)
+			broken, _ := cmtest.FakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
+				cmtest.RespondV1(w, http.StatusInternalServerError, `{"message":"INTERNAL_ERROR"}`)
 			})
 			addrs := []string{closed, good.HTTPAddr, hanging, garbage, broken}
 			const timeout = 500 * time.Millisecond
@@ -111,15 +112,15 @@ func TestClient_PartialFailure(t *testing.T) {
 // TestClient_Snapshot: once every lookupd is down, the last answer is served
 // stale; without snapshots, or before any success, there is no data.
 func TestClient_Snapshot(t *testing.T) {
-	for _, im := range impls() {
-		t.Run(im.name, func(t *testing.T) {
+	for _, im := range cmtest.Impls() {
+		t.Run(im.Name, func(t *testing.T) {
 			t.Parallel()
-			ls := startN(t, im, 3)
-			announce(t, ls[0].TCPAddr, "127.0.0.1", 4201, "orders/a")
-			announce(t, ls[2].TCPAddr, "127.0.0.1", 4202, "orders/b")
-			fs := fronts(t, ls)
-			withSnap := newClient(t, frontAddrs(fs), WithTimeout(time.Second))
-			noSnap := newClient(t, frontAddrs(fs), WithTimeout(time.Second), WithSnapshots(false))
+			ls := cmtest.StartN(t, im, 3)
+			cmtest.Announce(t, ls[0].TCPAddr, "127.0.0.1", 4201, "orders/a")
+			cmtest.Announce(t, ls[2].TCPAddr, "127.0.0.1", 4202, "orders/b")
+			fs := cmtest.Fronts(t, ls)
+			withSnap := newClient(t, cmtest.FrontAddrs(fs), WithTimeout(time.Second))
+			noSnap := newClient(t, cmtest.FrontAddrs(fs), WithTimeout(time.Second), WithSnapshots(false))
 
 			fresh, err := withSnap.Lookup(t.Context(), "orders")
 			if err != nil {
@@ -139,7 +140,7 @@ func TestClient_Snapshot(t *testing.T) {
 			fresh.Producers[0].Lookupds[0] = "scribbled"
 
 			for _, f := range fs {
-				f.srv.Close()
+				f.Srv.Close()
 			}
 
 			res, err := withSnap.Lookup(t.Context(), "orders")
@@ -191,11 +192,11 @@ func TestClient_Snapshot(t *testing.T) {
 // TestClient_MinResponses: fewer answers than WithMinResponses is an error
 // without fresh data, even though one lookupd answered.
 func TestClient_MinResponses(t *testing.T) {
-	ls := startN(t, impls()[len(impls())-1], 3)
-	announce(t, ls[0].TCPAddr, "127.0.0.1", 4301, "orders")
-	announce(t, ls[1].TCPAddr, "127.0.0.1", 4302, "orders")
-	fs := fronts(t, ls)
-	addrs := frontAddrs(fs)
+	ls := cmtest.StartN(t, cmtest.Impls()[len(cmtest.Impls())-1], 3)
+	cmtest.Announce(t, ls[0].TCPAddr, "127.0.0.1", 4301, "orders")
+	cmtest.Announce(t, ls[1].TCPAddr, "127.0.0.1", 4302, "orders")
+	fs := cmtest.Fronts(t, ls)
+	addrs := cmtest.FrontAddrs(fs)
 
 	if _, err := New(addrs, WithMinResponses(4)); err == nil {
 		t.Error("WithMinResponses above the lookupd count accepted")
@@ -209,13 +210,13 @@ func TestClient_MinResponses(t *testing.T) {
 	if err != nil || len(fresh.Producers) != 2 {
 		t.Fatalf("all up: %+v, %v", fresh, err)
 	}
-	fs[1].srv.Close()
+	fs[1].Srv.Close()
 	res, err := quorum.Lookup(t.Context(), "orders")
 	var pe *PartialError
 	if !errors.As(err, &pe) || len(pe.Failed) != 1 || len(res.Producers) != 1 {
 		t.Fatalf("two of three: %+v, %v", res, err)
 	}
-	fs[2].srv.Close()
+	fs[2].Srv.Close()
 
 	noSnap := newClient(t, addrs, WithMinResponses(2), WithSnapshots(false))
 	res, err = noSnap.Lookup(t.Context(), "orders")
@@ -243,11 +244,11 @@ func TestClient_MinResponses(t *testing.T) {
 // no answer at all, the error is an *UnavailableError. Either way
 // errors.Is finds the caller's context.DeadlineExceeded.
 func TestClient_CallerContextEnds(t *testing.T) {
-	for _, im := range impls() {
-		t.Run(im.name, func(t *testing.T) {
+	for _, im := range cmtest.Impls() {
+		t.Run(im.Name, func(t *testing.T) {
 			t.Parallel()
-			live := im.start(t)
-			announce(t, live.TCPAddr, "127.0.0.1", 4501, "orders")
+			live := im.Start(t)
+			cmtest.Announce(t, live.TCPAddr, "127.0.0.1", 4501, "orders")
 			hung := lookuptest.SilentListener(t)
 			cl := newClient(t, []string{live.HTTPAddr, hung}) // DefaultTimeout: 5 s
 

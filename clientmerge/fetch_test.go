@@ -10,14 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/internal/cmtest"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 // TestClient_Answers checks how single answers are classified and decoded,
 // with a fake lookupd per case beside a healthy one.
 func TestClient_Answers(t *testing.T) {
-	healthy, _ := fakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
-		respondV1(w, http.StatusOK, producersJSON(t, []string{"c0"}, "127.0.0.1:4000"))
+	healthy, _ := cmtest.FakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
+		cmtest.RespondV1(w, http.StatusOK, cmtest.ProducersJSON(t, []string{"c0"}, "127.0.0.1:4000"))
 	})
 	tests := []struct {
 		name      string
@@ -30,7 +31,7 @@ func TestClient_Answers(t *testing.T) {
 		{
 			name: "topic not found is an empty answer",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusNotFound, `{"message":"TOPIC_NOT_FOUND"}`)
+				cmtest.RespondV1(w, http.StatusNotFound, `{"message":"TOPIC_NOT_FOUND"}`)
 			},
 			wantAddrs: []string{"127.0.0.1:4000"},
 			notFound:  true,
@@ -38,7 +39,7 @@ func TestClient_Answers(t *testing.T) {
 		{
 			name: "other 404 is a failure",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusNotFound, `{"message":"NOT_FOUND"}`)
+				cmtest.RespondV1(w, http.StatusNotFound, `{"message":"NOT_FOUND"}`)
 			},
 			wantAddrs: []string{"127.0.0.1:4000"},
 			wantErr: func(err error) bool {
@@ -62,7 +63,7 @@ func TestClient_Answers(t *testing.T) {
 		{
 			name: "body over the limit",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusOK, producersJSON(t, nil, "127.0.0.1:4001", "127.0.0.1:4002", "127.0.0.1:4003"))
+				cmtest.RespondV1(w, http.StatusOK, cmtest.ProducersJSON(t, nil, "127.0.0.1:4001", "127.0.0.1:4002", "127.0.0.1:4003"))
 			},
 			// The limit applies to the healthy lookupd too; its answer fits.
 			opts:      []Option{WithMaxResponseBytes(300)},
@@ -72,28 +73,28 @@ func TestClient_Answers(t *testing.T) {
 		{
 			name: "legacy envelope",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, `{"status_code":200,"status_txt":"OK","data":`+producersJSON(t, nil, "127.0.0.1:4001")+`}`)
+				io.WriteString(w, `{"status_code":200,"status_txt":"OK","data":`+cmtest.ProducersJSON(t, nil, "127.0.0.1:4001")+`}`)
 			},
 			wantAddrs: []string{"127.0.0.1:4000", "127.0.0.1:4001"},
 		},
 		{
 			name: "bare JSON without the nsq header",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, producersJSON(t, nil, "127.0.0.1:4001"))
+				io.WriteString(w, cmtest.ProducersJSON(t, nil, "127.0.0.1:4001"))
 			},
 			wantAddrs: []string{"127.0.0.1:4000", "127.0.0.1:4001"},
 		},
 		{
 			name: "empty body is an empty answer",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusOK, "")
+				cmtest.RespondV1(w, http.StatusOK, "")
 			},
 			wantAddrs: []string{"127.0.0.1:4000"},
 		},
 		{
 			name: "wrong JSON type is a failure",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusOK, `{"producers":"all of them"}`)
+				cmtest.RespondV1(w, http.StatusOK, `{"producers":"all of them"}`)
 			},
 			wantAddrs: []string{"127.0.0.1:4000"},
 			wantErr:   func(err error) bool { return err != nil && strings.Contains(err.Error(), "decode body") },
@@ -101,7 +102,7 @@ func TestClient_Answers(t *testing.T) {
 		{
 			name: "unusable producer entries are skipped",
 			handler: func(w http.ResponseWriter, r *http.Request) {
-				respondV1(w, http.StatusOK, `{"producers":[{"broadcast_address":"","tcp_port":1},`+
+				cmtest.RespondV1(w, http.StatusOK, `{"producers":[{"broadcast_address":"","tcp_port":1},`+
 					`{"broadcast_address":"h","tcp_port":0},{"broadcast_address":"h","tcp_port":70000},`+
 					`{"broadcast_address":"h","tcp_port":4001}]}`)
 			},
@@ -111,7 +112,7 @@ func TestClient_Answers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var gotReq *http.Request
-			addr, _ := fakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
+			addr, _ := cmtest.FakeLookupd(t, func(w http.ResponseWriter, r *http.Request) {
 				gotReq = r
 				tt.handler(w, r)
 			})
@@ -203,14 +204,14 @@ func TestClient_BoundedFanOut(t *testing.T) {
 		inFlight++
 		peak = max(peak, inFlight)
 		mu.Unlock()
-		respondV1(w, http.StatusOK, producersJSON(t, nil, "127.0.0.1:4000"))
+		cmtest.RespondV1(w, http.StatusOK, cmtest.ProducersJSON(t, nil, "127.0.0.1:4000"))
 		mu.Lock()
 		inFlight--
 		mu.Unlock()
 	}
 	var addrs []string
 	for range 4 {
-		a, _ := fakeLookupd(t, h)
+		a, _ := cmtest.FakeLookupd(t, h)
 		addrs = append(addrs, a)
 	}
 	cl := newClient(t, addrs, WithMaxConcurrency(1))

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/lookupd/lookupd/clientmerge/internal/cmtest"
 )
 
 // summary is the comparable part of a merged producer.
@@ -31,15 +33,15 @@ func summarize(ps []Producer) []summary {
 // of producers and checks every query's merged answer, against each
 // implementation.
 func TestClient_Union(t *testing.T) {
-	for _, im := range impls() {
-		t.Run(im.name, func(t *testing.T) {
+	for _, im := range cmtest.Impls() {
+		t.Run(im.Name, func(t *testing.T) {
 			t.Parallel()
-			ls := startN(t, im, 3)
+			ls := cmtest.StartN(t, im, 3)
 			a, b, c := ls[0].HTTPAddr, ls[1].HTTPAddr, ls[2].HTTPAddr
 			// Producers: p1 on A; p2 on A and B; p3 on all; p4 on B;
 			// p5 (same port as p1, other host) on C.
-			reg := func(l *testLookupd, host string, port int, regs ...string) {
-				announce(t, l.TCPAddr, host, port, regs...)
+			reg := func(l *cmtest.Lookupd, host string, port int, regs ...string) {
+				cmtest.Announce(t, l.TCPAddr, host, port, regs...)
 			}
 			reg(ls[0], "127.0.0.1", 4001, "orders/a", "other")
 			reg(ls[0], "127.0.0.1", 4002, "orders")
@@ -50,7 +52,7 @@ func TestClient_Union(t *testing.T) {
 			reg(ls[1], "127.0.0.1", 4004, "orders/b", "only-b/x")
 			reg(ls[2], "localhost", 4001, "orders/a", "orders/c")
 
-			cl := newClient(t, httpAddrs(ls))
+			cl := newClient(t, cmtest.HTTPAddrs(ls))
 			want := []summary{
 				{Addr: "127.0.0.1:4001", HTTPPort: 5001, SeenBy: 1, Lookupds: []string{a}},
 				{Addr: "127.0.0.1:4002", HTTPPort: 5002, SeenBy: 2, Lookupds: []string{a, b}},
@@ -169,8 +171,8 @@ func TestClient_Union(t *testing.T) {
 			// Tombstones: one lookupd's tombstone hides nothing from the
 			// union; all three hide the producer, and Nodes says so.
 			t.Run("tombstones", func(t *testing.T) {
-				tombstone := func(l *testLookupd) {
-					httpPost(t, "http://"+l.HTTPAddr+"/topic/tombstone?topic=orders&node=127.0.0.1:5003", "")
+				tombstone := func(l *cmtest.Lookupd) {
+					cmtest.HTTPPost(t, "http://"+l.HTTPAddr+"/topic/tombstone?topic=orders&node=127.0.0.1:5003", "")
 				}
 				tombFor := func(res *NodesResult, addr string) []bool {
 					for _, n := range res.Nodes {

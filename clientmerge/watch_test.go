@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/internal/cmtest"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
@@ -15,13 +16,13 @@ import (
 // delivers nothing, and each change delivers exactly one callback. Polls
 // are counted at the lookupds' fronts, not guessed from sleeping.
 func TestClient_Watch(t *testing.T) {
-	for _, im := range impls() {
-		t.Run(im.name, func(t *testing.T) {
+	for _, im := range cmtest.Impls() {
+		t.Run(im.Name, func(t *testing.T) {
 			t.Parallel()
-			ls := startN(t, im, 3)
-			fs := fronts(t, ls)
-			p1 := announce(t, ls[0].TCPAddr, "127.0.0.1", 4401, "orders")
-			cl := newClient(t, frontAddrs(fs), WithTimeout(2*time.Second))
+			ls := cmtest.StartN(t, im, 3)
+			fs := cmtest.Fronts(t, ls)
+			p1 := cmtest.Announce(t, ls[0].TCPAddr, "127.0.0.1", 4401, "orders")
+			cl := newClient(t, cmtest.FrontAddrs(fs), WithTimeout(2*time.Second))
 
 			got := make(chan *LookupResult, 16)
 			ctx, cancel := context.WithCancel(t.Context())
@@ -54,8 +55,8 @@ func TestClient_Watch(t *testing.T) {
 			quiet := func(n int64) {
 				t.Helper()
 				last := fs[2]
-				from := last.count.Load()
-				lookuptest.WaitFor(t, 5*time.Second, "polls", func() bool { return last.count.Load() >= from+n+1 })
+				from := last.Count.Load()
+				lookuptest.WaitFor(t, 5*time.Second, "polls", func() bool { return last.Count.Load() >= from+n+1 })
 				select {
 				case r := <-got:
 					t.Fatalf("callback without a change: %+v", r.Producers)
@@ -66,17 +67,17 @@ func TestClient_Watch(t *testing.T) {
 			next("127.0.0.1:4401")
 			quiet(4)
 
-			p2 := announce(t, ls[2].TCPAddr, "127.0.0.1", 4402, "orders")
+			p2 := cmtest.Announce(t, ls[2].TCPAddr, "127.0.0.1", 4402, "orders")
 			next("127.0.0.1:4401", "127.0.0.1:4402")
 			quiet(3)
 
 			// The same producer appearing on another lookupd is no change.
-			announce(t, ls[1].TCPAddr, "127.0.0.1", 4402, "orders")
+			cmtest.Announce(t, ls[1].TCPAddr, "127.0.0.1", 4402, "orders")
 			quiet(3)
 
-			p1.unregister("orders")
+			p1.Unregister("orders")
 			next("127.0.0.1:4402")
-			p2.unregister("orders")
+			p2.Unregister("orders")
 			quiet(3) // still listed by ls[1]
 
 			cancel()
