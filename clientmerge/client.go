@@ -133,6 +133,10 @@ func baseURL(addr string) (string, error) {
 // returned slice.
 func (c *Client) Addrs() []string { return slices.Clone(c.addrs) }
 
+// Logger returns the logger set with WithLogger (or the default), for
+// packages built on the Client such as nsqbridge. Safe for concurrent use.
+func (c *Client) Logger() *slog.Logger { return c.logger }
+
 // CloseIdleConnections closes the idle keep-alive connections of the
 // Client's own HTTP transport (it does nothing for a client supplied with
 // WithHTTPClient). The Client stays usable. Safe for concurrent use.

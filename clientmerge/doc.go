@@ -9,26 +9,31 @@
 // lists it. clientmerge does that union:
 //
 //   - Lookup, Topics, Channels and Nodes fan out to all lookupds in
-//     parallel (bounded by WithMaxConcurrency), each call under its own
-//     context with the per-lookupd timeout, so a call takes about the
-//     slowest answer or the timeout, never the sum.
+//     parallel (bounded by WithMaxConcurrency), each call under one
+//     deadline (WithTimeout) shared by all its requests, so a call takes
+//     about the slowest answer or the timeout, never the sum.
 //   - Producers and nodes are deduplicated by broadcast_address:tcp_port
 //     with a map, in time linear in the size of the answers, and sorted, so
 //     equal inputs give equal outputs. Each carries SeenBy and Lookupds, so
 //     a caller sees where lookupds disagree. Topics and channels are sorted
 //     unions.
 //   - Every result records, per lookupd, its address, its error (nil when
-//     it answered) and its latency.
-//   - Success means at least WithMinResponses (default 1) lookupds answered; a
-//     404 TOPIC_NOT_FOUND is an answer (an empty one). When some lookupds
-//     fail, the union of the others comes with a *PartialError. When too
-//     few answer, the last successful answer of the same query (the
-//     snapshot) is served marked Stale with a *StaleError, or, without a
-//     snapshot, nil and an *UnavailableError. Use errors.As to tell them
-//     apart.
-//   - Watch polls one topic and calls back when its producer set changes;
-//     Bridge uses the same loop to keep a go-nsq Consumer connected to
-//     exactly the merged producers.
+//     it answered) and its latency. The result describes the data (Stale,
+//     Age, Answered); the error describes the failures.
+//   - Success means at least WithMinResponses (default 1) lookupds
+//     answered; a 404 TOPIC_NOT_FOUND is an answer (an empty one). When
+//     some lookupds fail, or the caller's context ends before they answer,
+//     the union of the others comes with a *PartialError. When too few
+//     answer, the last successful answer of the same query (the snapshot)
+//     is served marked Stale with a *StaleError, or, without a snapshot,
+//     nil and an *UnavailableError. Use errors.As to tell them apart, and
+//     check *StaleError before *UnavailableError, which it wraps. An empty
+//     topic is ErrEmptyTopic.
+//   - Watch asks a Query (LookupQuery, TopicsQuery, ChannelsQuery,
+//     NodesQuery) again and again and calls back when the merged answer
+//     changes. Package nsqbridge uses it to keep a go-nsq Consumer
+//     connected to exactly the merged producers; it is separate so that
+//     clientmerge itself does not depend on go-nsq.
 //
 // The package speaks only HTTP and JSON and imports nothing from
 // github.com/lookupd/lookupd/lookup: it is an outside consumer of the
@@ -44,39 +49,31 @@
 //		return err
 //	}
 //	res, err := c.Lookup(ctx, "orders")
-//	var partial *clientmerge.PartialError
-//	var stale *clientmerge.StaleError
+//	var (
+//		stale       *clientmerge.StaleError
+//		unavailable *clientmerge.UnavailableError
+//		partial     *clientmerge.PartialError
+//	)
 //	switch {
 //	case err == nil:
-//	case errors.As(err, &stale):
+//	case errors.As(err, &stale): // before UnavailableError, which it wraps
 //		log.Warn("lookupds down, using snapshot", "age", res.Age)
+//	case errors.As(err, &unavailable):
+//		return err // no data at all
 //	case errors.As(err, &partial):
 //		log.Warn("some lookupds failed", "err", err)
 //	default:
-//		return err // no data at all
+//		return err // empty topic, or ctx ended before the call
 //	}
 //	for _, p := range res.Producers {
 //		fmt.Println(p.TCPAddr(), "seen by", p.SeenBy, "of", len(res.Responses))
 //	}
 //
-// Feeding a go-nsq consumer from all lookupds at once, instead of
-// ConnectToNSQLookupds:
+// Following a topic until ctx ends:
 //
-//	consumer, err := nsq.NewConsumer("orders", "billing", nsq.NewConfig())
-//	if err != nil {
-//		return err
-//	}
-//	consumer.AddHandler(handler)
-//	var wg sync.WaitGroup
-//	wg.Go(func() {
-//		// Returns when ctx ends or the consumer stops.
-//		err := clientmerge.Bridge(ctx, c, consumer, "orders", 15*time.Second)
-//		log.Info("bridge stopped", "err", err)
-//	})
-//	// ... on shutdown:
-//	consumer.Stop()
-//	<-consumer.StopChan
-//	wg.Wait()
+//	err = clientmerge.Watch(ctx, c, clientmerge.LookupQuery("orders"), 15*time.Second,
+//		func(res *clientmerge.LookupResult) { use(res.Producers) })
 //
-// A runnable version of the first part is ExampleClient_Lookup.
+// Runnable versions, against real lookupds, are ExampleClient_Lookup,
+// ExamplePartialError, ExampleStaleError and ExampleUnavailableError.
 package clientmerge

@@ -63,8 +63,9 @@ func WithHTTPClient(hc *http.Client) Option {
 	}
 }
 
-// WithLogger sets the logger of Watch and Bridge (default: a text handler on
-// stderr). The query methods log nothing: they return their errors.
+// WithLogger sets the logger of Watch and of packages built on the
+// Client, such as nsqbridge (default: a text handler on stderr). The query
+// methods log nothing: they return their errors.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		if l == nil {

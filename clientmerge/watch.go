@@ -10,48 +10,44 @@ import (
 	"time"
 )
 
-// Watch polls Lookup for topic and calls fn whenever the merged producer
-// set (the producers' TCPAddrs) differs from the one fn last saw. The first
-// result that carries data is always delivered. Partial and stale results
-// carry data too (see LookupResult.Stale); a poll that yields no data
-// delivers nothing and the last delivered set stays in force.
+// Watch asks q through c every interval and calls fn whenever the merged
+// answer changes (what counts as a change is documented with each Query
+// constructor). The first answer that carries data is always delivered.
+// Partial and stale answers carry data too (see Meta.Stale); a poll that
+// yields no data delivers nothing and the last delivered answer stays in
+// force.
 //
 // The first poll is immediate, the next ones follow interval apart with
-// ±10% random jitter, so that many watchers do not poll in step. Poll
-// errors are logged (once per change of the set of failing lookupds), not
-// returned.
+// ±10% random jitter, so that many watchers do not poll in step. Each poll
+// is one call with the Client's timeout (WithTimeout). Poll errors are
+// logged through the Client's logger (once per change of the set of
+// failing lookupds), not returned.
 //
 // fn runs on the caller's goroutine and owns the result; the next poll
 // waits for it to return. Watch blocks until ctx ends and then returns
 // ctx.Err(); no goroutine it started outlives it. It returns an error at
-// once for an empty topic, a non-positive interval or a nil fn.
-func (c *Client) Watch(ctx context.Context, topic string, interval time.Duration, fn func(*LookupResult)) error {
-	if fn == nil {
+// once for a nil Client, an invalid Query (an empty topic gives
+// ErrEmptyTopic), a non-positive interval or a nil fn.
+func Watch[R any](ctx context.Context, c *Client, q Query[R], interval time.Duration, fn func(*R)) error {
+	switch err := q.valid(); {
+	case err != nil:
+		return fmt.Errorf("watch %w", err)
+	case c == nil:
+		return errors.New("watch: nil client")
+	case interval <= 0:
+		return errors.New("watch: interval must be positive")
+	case fn == nil:
 		return errors.New("watch: nil callback")
 	}
-	var last []string
-	delivered := false
-	return c.poll(ctx, topic, interval, func(res *LookupResult) {
-		keys := producerAddrs(res.Producers, nil)
-		if delivered && slices.Equal(keys, last) {
-			return
-		}
-		last, delivered = keys, true
-		fn(res)
-	})
-}
-
-// poll is the loop behind Watch and Bridge: it calls each with every
-// result that carries data.
-func (c *Client) poll(ctx context.Context, topic string, interval time.Duration, each func(*LookupResult)) error {
-	if topic == "" {
-		return fmt.Errorf("watch: %w", ErrEmptyTopic)
+	log := c.logger.With("query", q.name)
+	if q.topic != "" {
+		log = log.With("topic", q.topic)
 	}
-	if interval <= 0 {
-		return errors.New("watch: interval must be positive")
-	}
-	log := c.logger.With("topic", topic)
-	var failing string
+	var (
+		last      []string
+		delivered bool
+		failing   string
+	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -60,13 +56,16 @@ func (c *Client) poll(ctx context.Context, topic string, interval time.Duration,
 			return ctx.Err()
 		case <-timer.C:
 		}
-		res, err := c.Lookup(ctx, topic)
+		res, err := q.run(c, ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		failing = logPollError(log, failing, err)
 		if res != nil {
-			each(res)
+			if st := q.state(res); !delivered || !slices.Equal(st, last) {
+				last, delivered = slices.Clone(st), true
+				fn(res)
+			}
 		}
 		timer.Reset(jitter(interval))
 	}
@@ -100,7 +99,7 @@ func logPollError(log *slog.Logger, prev string, err error) string {
 		log.Info("all lookupds answering")
 	default:
 		var se *StaleError
-		log.Warn("lookup poll failed", "err", err, "stale", errors.As(err, &se))
+		log.Warn("poll failed", "err", err, "stale", errors.As(err, &se))
 	}
 	return sig
 }
@@ -112,13 +111,4 @@ func jitter(d time.Duration) time.Duration {
 		return d
 	}
 	return d - spread/2 + rand.N(spread+1)
-}
-
-// producerAddrs appends the producers' TCPAddrs (already sorted, as the
-// producers are) to dst.
-func producerAddrs(ps []Producer, dst []string) []string {
-	for i := range ps {
-		dst = append(dst, ps[i].TCPAddr())
-	}
-	return dst
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ func TestClient_Watch(t *testing.T) {
 			done := make(chan error, 1)
 			var wg sync.WaitGroup
 			wg.Go(func() {
-				done <- cl.Watch(ctx, "orders", 20*time.Millisecond, func(r *LookupResult) { got <- r })
+				done <- Watch(ctx, cl, LookupQuery("orders"), 20*time.Millisecond, func(r *LookupResult) { got <- r })
 			})
 			t.Cleanup(func() { cancel(); wg.Wait() })
 
@@ -96,13 +97,66 @@ func TestClient_Watch(t *testing.T) {
 func TestClient_WatchArgs(t *testing.T) {
 	cl := newClient(t, []string{"127.0.0.1:1"})
 	fn := func(*LookupResult) {}
-	if err := cl.Watch(t.Context(), "", time.Second, fn); err == nil {
-		t.Error("empty topic accepted")
+	if err := Watch(t.Context(), cl, LookupQuery(""), time.Second, fn); !errors.Is(err, ErrEmptyTopic) {
+		t.Errorf("empty topic: %v, want ErrEmptyTopic", err)
 	}
-	if err := cl.Watch(t.Context(), "t", 0, fn); err == nil {
+	if err := Watch(t.Context(), cl, ChannelsQuery(""), time.Second, func(*ChannelsResult) {}); !errors.Is(err, ErrEmptyTopic) {
+		t.Errorf("empty topic: %v, want ErrEmptyTopic", err)
+	}
+	if err := Watch(t.Context(), cl, Query[LookupResult]{}, time.Second, fn); err == nil {
+		t.Error("zero query accepted")
+	}
+	if err := Watch(t.Context(), nil, LookupQuery("t"), time.Second, fn); err == nil {
+		t.Error("nil client accepted")
+	}
+	if err := Watch(t.Context(), cl, LookupQuery("t"), 0, fn); err == nil {
 		t.Error("zero interval accepted")
 	}
-	if err := cl.Watch(t.Context(), "t", time.Second, nil); err == nil {
+	if err := Watch(t.Context(), cl, LookupQuery("t"), time.Second, nil); err == nil {
 		t.Error("nil callback accepted")
+	}
+}
+
+// TestWatch_TopicsAndNodes: the same loop watches the other queries; a
+// topic created on one lookupd is one change of Topics, a producer
+// registering it is one change of Nodes, and so is its tombstone.
+func TestWatch_TopicsAndNodes(t *testing.T) {
+	ls := cmtest.StartN(t, cmtest.Impls()[1], 2)
+	cl := newClient(t, cmtest.HTTPAddrs(ls), WithTimeout(2*time.Second))
+	ctx, cancel := context.WithCancel(t.Context())
+	topics := make(chan []string, 16)
+	nodes := make(chan []string, 16)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		Watch(ctx, cl, TopicsQuery(), 10*time.Millisecond, func(r *TopicsResult) { topics <- r.Topics })
+	})
+	wg.Go(func() {
+		Watch(ctx, cl, NodesQuery(), 10*time.Millisecond, func(r *NodesResult) { nodes <- NodesQuery().state(r) })
+	})
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	next := func(ch chan []string, want ...string) {
+		t.Helper()
+		select {
+		case got := <-ch:
+			if !slices.Equal(got, want) {
+				t.Fatalf("callback with %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no callback for %q", want)
+		}
+	}
+	next(topics)
+	next(nodes)
+	cmtest.HTTPPost(t, "http://"+ls[1].HTTPAddr+"/topic/create?topic=orders", "")
+	next(topics, "orders")
+	cmtest.Announce(t, ls[0].TCPAddr, "127.0.0.1", 4601, "orders")
+	next(nodes, "127.0.0.1:4601\x00orders=false")
+	// Tombstoned on the only lookupd that lists it: tombstoned when merged.
+	cmtest.HTTPPost(t, "http://"+ls[0].HTTPAddr+"/topic/tombstone?topic=orders&node=127.0.0.1:5601", "")
+	next(nodes, "127.0.0.1:4601\x00orders=true")
+	select {
+	case got := <-topics:
+		t.Errorf("topics callback without a change: %q", got)
+	default:
 	}
 }

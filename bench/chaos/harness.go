@@ -682,7 +682,7 @@ func (h *harness) evalLookupd(ln *lookupdNode, changes int, t0, t1 time.Time, an
 
 // watch runs the clientmerge watcher of one topic until ctx ends.
 func (h *harness) watch(ctx context.Context, topic string) {
-	_ = h.merge.Watch(ctx, topic, h.cfg.PollInterval, func(res *clientmerge.LookupResult) {
+	_ = clientmerge.Watch(ctx, h.merge, clientmerge.LookupQuery(topic), h.cfg.PollInterval, func(res *clientmerge.LookupResult) {
 		v := &unionView{producers: map[string]bool{}, channels: map[string]bool{}, at: time.Now(), stale: res.Stale}
 		for _, p := range res.Producers {
 			v.producers[p.TCPAddr()] = true

@@ -1,4 +1,4 @@
-package clientmerge
+package nsqbridge
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	"github.com/nsqio/go-nsq"
 	"github.com/nsqio/nsq/nsqd"
 
+	"github.com/lookupd/lookupd/clientmerge"
 	"github.com/lookupd/lookupd/clientmerge/internal/cmtest"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
 
-// fakeConsumer records Bridge's calls; its function fields decide the
+// fakeConsumer records Run's calls; its function fields decide the
 // answers.
 type fakeConsumer struct {
 	connect    func(addr string) error
@@ -27,7 +28,7 @@ type fakeConsumer struct {
 	calls      []string
 }
 
-var _ NSQDConnector = (*fakeConsumer)(nil)
+var _ Consumer = (*fakeConsumer)(nil)
 
 func (f *fakeConsumer) ConnectToNSQD(addr string) error {
 	f.mu.Lock()
@@ -49,9 +50,9 @@ func (f *fakeConsumer) callLog() []string {
 	return append([]string(nil), f.calls...)
 }
 
-// TestBridge_Reconcile drives Bridge with a scripted lookupd and a fake
+// TestRun_Reconcile drives Run with a scripted lookupd and a fake
 // consumer, covering retries and go-nsq's sentinel errors.
-func TestBridge_Reconcile(t *testing.T) {
+func TestRun_Reconcile(t *testing.T) {
 	var answer atomic.Pointer[string]
 	set := func(body string) { answer.Store(&body) }
 	set(cmtest.ProducersJSON(t, nil, "127.0.0.1:1", "127.0.0.1:2"))
@@ -88,7 +89,7 @@ func TestBridge_Reconcile(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { done <- Bridge(ctx, cl, fc, "orders", 10*time.Millisecond) })
+	wg.Go(func() { done <- Run(ctx, cl, fc, "orders", 10*time.Millisecond) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
 	expect := func(want ...string) {
@@ -101,7 +102,7 @@ func TestBridge_Reconcile(t *testing.T) {
 			t.Fatalf("calls:\n got %q\nwant %q", got, want)
 		}
 	}
-	// :2 fails once and is retried on the next poll.
+	// :2 fails once and is retried on the next interval.
 	calls := []string{"connect 127.0.0.1:1", "connect 127.0.0.1:2", "connect 127.0.0.1:2"}
 	expect(calls...)
 
@@ -122,21 +123,38 @@ func TestBridge_Reconcile(t *testing.T) {
 
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("Bridge returned %v, want context.Canceled", err)
+		t.Errorf("Run returned %v, want context.Canceled", err)
 	}
 }
 
-func TestBridge_Args(t *testing.T) {
+// newClient builds a clientmerge.Client logging to the test's output.
+func newClient(t *testing.T, addrs []string, opts ...clientmerge.Option) *clientmerge.Client {
+	t.Helper()
+	c, err := clientmerge.New(addrs, append([]clientmerge.Option{clientmerge.WithLogger(cmtest.Logger(t))}, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+func TestRun_Args(t *testing.T) {
 	cl := newClient(t, []string{"127.0.0.1:1"})
 	fc := &fakeConsumer{}
-	if err := Bridge(t.Context(), nil, fc, "t", time.Second); err == nil {
+	if err := Run(t.Context(), nil, fc, "t", time.Second); err == nil {
 		t.Error("nil client accepted")
 	}
-	if err := Bridge(t.Context(), cl, nil, "t", time.Second); err == nil {
+	if err := Run(t.Context(), cl, nil, "t", time.Second); err == nil {
 		t.Error("nil consumer accepted")
 	}
-	if err := Bridge(t.Context(), cl, fc, "t", 0); err == nil {
+	if err := Run(t.Context(), cl, fc, "t", 0); err == nil {
 		t.Error("zero interval accepted")
+	}
+	if err := Run(t.Context(), cl, fc, "", time.Second); !errors.Is(err, clientmerge.ErrEmptyTopic) {
+		t.Errorf("empty topic: %v, want ErrEmptyTopic", err)
+	}
+	if err := Run(t.Context(), cl, fc, "", time.Second); !errors.Is(err, clientmerge.ErrEmptyTopic) {
+		t.Errorf("empty topic: %v, want ErrEmptyTopic", err)
 	}
 }
 
@@ -165,11 +183,11 @@ func startNSQD(t *testing.T, lookupdTCP ...string) (tcpAddr, httpAddr string) {
 	return n.RealTCPAddr().String(), n.RealHTTPAddr().String()
 }
 
-// TestBridge_EndToEnd: a real nsqd registered with only the second of
-// three lookupds; a go-nsq consumer driven by Bridge over all three gets a
+// TestRun_EndToEnd: a real nsqd registered with only the second of
+// three lookupds; a go-nsq consumer driven by Run over all three gets a
 // published message, and is disconnected once that lookupd forgets the
 // nsqd, while the nsqd keeps running.
-func TestBridge_EndToEnd(t *testing.T) {
+func TestRun_EndToEnd(t *testing.T) {
 	for _, im := range cmtest.Impls() {
 		t.Run(im.Name, func(t *testing.T) {
 			t.Parallel()
@@ -179,7 +197,7 @@ func TestBridge_EndToEnd(t *testing.T) {
 			nsqdTCP, nsqdHTTP := startNSQD(t, ls[1].TCPAddr)
 			cmtest.HTTPPost(t, "http://"+nsqdHTTP+"/topic/create?topic="+topic, "")
 
-			cl := newClient(t, cmtest.FrontAddrs(fs), WithTimeout(2*time.Second))
+			cl := newClient(t, cmtest.FrontAddrs(fs), clientmerge.WithTimeout(2*time.Second))
 			lookuptest.WaitFor(t, 10*time.Second, "nsqd registered with lookupd B", func() bool {
 				res, _ := cl.Lookup(t.Context(), topic)
 				return res != nil && len(res.Producers) == 1 && res.Producers[0].TCPAddr() == nsqdTCP
@@ -201,7 +219,7 @@ func TestBridge_EndToEnd(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan error, 1)
 			var wg sync.WaitGroup
-			wg.Go(func() { done <- Bridge(ctx, cl, consumer, topic, 20*time.Millisecond) })
+			wg.Go(func() { done <- Run(ctx, cl, consumer, topic, 20*time.Millisecond) })
 			t.Cleanup(func() {
 				cancel()
 				wg.Wait()
@@ -241,15 +259,15 @@ func TestBridge_EndToEnd(t *testing.T) {
 				t.Errorf("consumer reconnected: %d connections", n)
 			}
 
-			// Stopping the consumer ends Bridge with nil.
+			// Stopping the consumer ends Run with nil.
 			consumer.Stop()
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Errorf("Bridge returned %v after consumer stop, want nil", err)
+					t.Errorf("Run returned %v after consumer stop, want nil", err)
 				}
 			case <-time.After(10 * time.Second):
-				t.Fatal("Bridge did not return after consumer stop")
+				t.Fatal("Run did not return after consumer stop")
 			}
 		})
 	}

@@ -1,0 +1,109 @@
+package clientmerge
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Query is one of the four merged questions, typed by its result: build
+// one with LookupQuery, TopicsQuery, ChannelsQuery or NodesQuery and pass
+// it to Watch. A Query is a small immutable value, safe to copy, reuse and
+// share between goroutines. The zero Query is invalid.
+type Query[R any] struct {
+	name  string // "lookup", "topics", "channels", "nodes"
+	topic string // for lookup and channels
+	err   error  // why the Query is invalid
+	run   func(*Client, context.Context) (*R, error)
+	// state is what Watch compares: a change of it is a change of the
+	// answer.
+	state func(*R) []string
+}
+
+// LookupQuery asks for the producers and channels of topic, as
+// Client.Lookup does. Watch reports a change when the set of producers
+// (their TCPAddrs) changes; a producer appearing on one more lookupd, or a
+// new channel, is no change.
+func LookupQuery(topic string) Query[LookupResult] {
+	return Query[LookupResult]{
+		name: "lookup", topic: topic, err: topicErr(topic),
+		run: func(c *Client, ctx context.Context) (*LookupResult, error) { return c.Lookup(ctx, topic) },
+		state: func(r *LookupResult) []string {
+			out := make([]string, len(r.Producers))
+			for i := range r.Producers {
+				out[i] = r.Producers[i].TCPAddr()
+			}
+			return out
+		},
+	}
+}
+
+// TopicsQuery asks for all topics, as Client.Topics does. Watch reports a
+// change when the set of topics changes.
+func TopicsQuery() Query[TopicsResult] {
+	return Query[TopicsResult]{
+		name:  "topics",
+		run:   (*Client).Topics,
+		state: func(r *TopicsResult) []string { return r.Topics },
+	}
+}
+
+// ChannelsQuery asks for the channels of topic, as Client.Channels does.
+// Watch reports a change when the set of channels changes.
+func ChannelsQuery(topic string) Query[ChannelsResult] {
+	return Query[ChannelsResult]{
+		name: "channels", topic: topic, err: topicErr(topic),
+		run:   func(c *Client, ctx context.Context) (*ChannelsResult, error) { return c.Channels(ctx, topic) },
+		state: func(r *ChannelsResult) []string { return r.Channels },
+	}
+}
+
+// NodesQuery asks for all nodes, as Client.Nodes does. Watch reports a
+// change when a node comes or goes, or a node's topics or tombstones
+// change.
+func NodesQuery() Query[NodesResult] {
+	return Query[NodesResult]{
+		name: "nodes",
+		run:  (*Client).Nodes,
+		state: func(r *NodesResult) []string {
+			var out []string
+			for i := range r.Nodes {
+				n := &r.Nodes[i]
+				var b strings.Builder
+				b.WriteString(n.TCPAddr())
+				for j, t := range n.Topics {
+					fmt.Fprintf(&b, "\x00%s=%t", t, j < len(n.Tombstones) && n.Tombstones[j])
+				}
+				out = append(out, b.String())
+			}
+			return out
+		},
+	}
+}
+
+// String returns the query's name, with its topic if it has one:
+// "lookup orders", "topics".
+func (q Query[R]) String() string {
+	if q.topic == "" {
+		return q.name
+	}
+	return q.name + " " + q.topic
+}
+
+// valid returns why q cannot run, or nil.
+func (q Query[R]) valid() error {
+	switch {
+	case q.run == nil:
+		return fmt.Errorf("zero %T", q)
+	case q.err != nil:
+		return fmt.Errorf("%s: %w", q.name, q.err)
+	}
+	return nil
+}
+
+func topicErr(topic string) error {
+	if topic == "" {
+		return ErrEmptyTopic
+	}
+	return nil
+}
