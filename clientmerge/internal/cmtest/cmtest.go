@@ -212,24 +212,14 @@ func RespondV1(w http.ResponseWriter, status int, body string) {
 	io.WriteString(w, body)
 }
 
-// producerJSON is a producer as /lookup lists it.
-type producerJSON struct {
-	RemoteAddress    string `json:"remote_address"`
-	Hostname         string `json:"hostname"`
-	BroadcastAddress string `json:"broadcast_address"`
-	TCPPort          int    `json:"tcp_port"`
-	HTTPPort         int    `json:"http_port"`
-	Version          string `json:"version"`
-}
-
 // ProducersJSON renders a /lookup body with the given channels and
-// "host:port" producers (HTTP port port+1000).
+// "host:port" producers (HTTP port port+1000), as lookupd marshals it.
 func ProducersJSON(t testing.TB, channels []string, addrs ...string) string {
 	t.Helper()
 	body := struct {
-		Channels  []string       `json:"channels"`
-		Producers []producerJSON `json:"producers"`
-	}{Channels: append([]string{}, channels...), Producers: []producerJSON{}}
+		Channels  []string        `json:"channels"`
+		Producers []wire.PeerInfo `json:"producers"`
+	}{Channels: append([]string{}, channels...), Producers: []wire.PeerInfo{}}
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
@@ -239,7 +229,7 @@ func ProducersJSON(t testing.TB, channels []string, addrs ...string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body.Producers = append(body.Producers, producerJSON{
+		body.Producers = append(body.Producers, wire.PeerInfo{
 			BroadcastAddress: host, TCPPort: p, HTTPPort: p + 1000, Hostname: host, Version: "1.3.0",
 		})
 	}

@@ -4,5 +4,5 @@
 // fronts (reverse proxies) and scripted fake lookupds.
 //
 // Only tests import it. It must not import clientmerge (whose internal
-// tests use it), so it renders lookupd answers from its own types.
+// tests use it), so it renders lookupd answers from lookup/wire's types.
 package cmtest
