@@ -249,7 +249,7 @@ func (c *Cluster) TopicSurvey(ctx context.Context, topic string) (*Survey, []Lis
 		}
 		chans[i] = v.channels
 		for _, p := range v.producers {
-			lv[i].nodes = append(lv[i].nodes, clientmerge.Node{PeerInfo: p.PeerInfo, Topics: []string{topic}, Tombstones: []bool{false}})
+			lv[i].nodes = append(lv[i].nodes, clientmerge.Node{ProducerInfo: p.ProducerInfo, Topics: []string{topic}, Tombstones: []bool{false}})
 		}
 	}
 	return buildSurvey(time.Now(), states, lv), presence(len(views), chans)
