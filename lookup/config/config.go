@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 
 	options "github.com/mreiferson/go-options"
@@ -115,4 +116,29 @@ func (c Command) ExitCode(err error, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)
 	return 2
+}
+
+// Changed returns the flag names of the options whose values differ
+// between old and new, two pointers to the same Options struct type, in
+// declaration order. A daemon's Reload uses it to name what it cannot
+// apply without a restart.
+func Changed(old, new any) ([]string, error) {
+	if reflect.TypeOf(old) != reflect.TypeOf(new) {
+		return nil, fmt.Errorf("config: cannot compare %T with %T", old, new)
+	}
+	fields, err := fieldsOf(old)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fieldsOf(new); err != nil {
+		return nil, err
+	}
+	ov, nv := reflect.ValueOf(old).Elem(), reflect.ValueOf(new).Elem()
+	var names []string
+	for _, f := range fields {
+		if !reflect.DeepEqual(ov.FieldByIndex(f.index).Interface(), nv.FieldByIndex(f.index).Interface()) {
+			names = append(names, f.name)
+		}
+	}
+	return names, nil
 }

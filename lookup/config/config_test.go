@@ -446,3 +446,20 @@ func TestCommand_VersionAndExitCode(t *testing.T) {
 		}
 	}
 }
+
+func TestChanged(t *testing.T) {
+	a, b := newTestOptions(), newTestOptions()
+	b.Peers = []string{"a:1"} // equal contents, another slice
+	b.Untagged = "not an option"
+	if got, err := config.Changed(a, b); err != nil || got != nil {
+		t.Fatalf("Changed(equal) = %q, %v", got, err)
+	}
+	b.Timeout, b.Peers, b.LogLevel, b.MaxConns = time.Minute, nil, config.LevelDebug, 6
+	want := []string{"timeout", "peer", "log-level", "max-conns"}
+	if got, err := config.Changed(a, b); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Changed = %q, %v; want %q", got, err, want)
+	}
+	if _, err := config.Changed(a, &Limits{}); err == nil {
+		t.Fatal("Changed compared different types")
+	}
+}
