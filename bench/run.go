@@ -517,10 +517,10 @@ func (r *runner) callPhases() error {
 	})
 }
 
-// calls issues up to max sequential calls (at least one, none started
+// calls issues up to maxCalls sequential calls (at least one, none started
 // after cfg.CallBudget), validating the first body, and records the first
 // call's latency and the median.
-func (r *runner) calls(name, firstKey, medKey string, max int, req func(i int) []byte, validate func([]byte) error) error {
+func (r *runner) calls(name, firstKey, medKey string, maxCalls int, req func(i int) []byte, validate func([]byte) error) error {
 	hc := newHTTPConn(r.proc.HTTPAddr)
 	defer hc.close()
 	if err := hc.dial(); err != nil {
@@ -530,7 +530,7 @@ func (r *runner) calls(name, firstKey, medKey string, max int, req func(i int) [
 	var first time.Duration
 	start := time.Now()
 	n := 0
-	for i := range max {
+	for i := range maxCalls {
 		if i > 0 && (time.Since(start) > r.cfg.CallBudget || r.ctx.Err() != nil) {
 			break
 		}

@@ -23,8 +23,8 @@ type snapshot struct {
 	v   any
 }
 
-func newSnapshotStore(max int) *snapshotStore {
-	return &snapshotStore{max: max, m: make(map[string]*list.Element)}
+func newSnapshotStore(limit int) *snapshotStore {
+	return &snapshotStore{max: limit, m: make(map[string]*list.Element)}
 }
 
 func (s *snapshotStore) put(key string, v any) {

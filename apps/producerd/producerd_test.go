@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,9 +23,10 @@ import (
 // buildProducerd compiles this package into a temporary directory.
 func buildProducerd(t *testing.T) string {
 	t.Helper()
+	// go test puts its own GOROOT/bin first on PATH.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("find the go command: %v", err)
 	}
 	bin := filepath.Join(t.TempDir(), "producerd")
 	cmd := exec.CommandContext(t.Context(), goBin, "build", "-o", bin, ".")

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -135,7 +136,8 @@ func (h *Handler) adapt(f apiFunc, parse bool) httprouter.Handle {
 		respond(w, h.log, data, err)
 		if h.log.Enabled(req.Context(), slog.LevelDebug) {
 			status := http.StatusOK
-			if ae, ok := err.(*Error); ok {
+			var ae *Error
+			if errors.As(err, &ae) {
 				status = ae.Status
 			} else if err != nil {
 				status = http.StatusInternalServerError

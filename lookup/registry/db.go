@@ -240,7 +240,7 @@ func (db *DB) Register(id, topic, channel string) (bool, error) {
 	if need == 0 {
 		return false, nil
 	}
-	if max := db.opts.MaxRegistrationsPerPeer; max > 0 && p.nRegs+need > max {
+	if limit := db.opts.MaxRegistrationsPerPeer; limit > 0 && p.nRegs+need > limit {
 		return false, ErrTooManyRegistrations
 	}
 	t := db.node(topic)
@@ -492,10 +492,6 @@ func (db *DB) Tombstone(topic, node string) int {
 		db.bumpTopic(t)
 	}
 	return n
-}
-
-func (db *DB) active(p *peer, now int64) bool {
-	return now-p.lastUpdate.Load() <= db.inactiveNs
 }
 
 func (db *DB) tombstoned(m *membership, now int64) bool {

@@ -769,12 +769,12 @@ func TestDB_Defaults(t *testing.T) {
 	}
 
 	// The default clock is the real one.
-	real := registry.New(registry.Options{})
+	dflt := registry.New(registry.Options{})
 	before := time.Now()
-	if err := real.Identify("p1", infoFor("p1")); err != nil {
+	if err := dflt.Identify("p1", infoFor("p1")); err != nil {
 		t.Fatal(err)
 	}
-	n := real.Nodes()
+	n := dflt.Nodes()
 	if len(n.Nodes) != 1 || n.Nodes[0].LastUpdate.Before(before.Add(-time.Second)) || n.Nodes[0].LastUpdate.After(time.Now()) {
 		t.Fatalf("with the default clock, Nodes = %+v", n)
 	}

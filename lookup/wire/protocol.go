@@ -102,17 +102,17 @@ type PeerInfo struct {
 }
 
 // ReadIdentifyBody reads the 4-byte big-endian length and the body that
-// follow an IDENTIFY line. A negative length or one above max is rejected
+// follow an IDENTIFY line. A negative length or one above limit is rejected
 // with a fatal E_BAD_BODY before anything is allocated.
-func ReadIdentifyBody(r io.Reader, max int) ([]byte, error) {
+func ReadIdentifyBody(r io.Reader, limit int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, NewFatal(CodeBadBody, "IDENTIFY failed to read body size", err)
 	}
 	n := int32(binary.BigEndian.Uint32(hdr[:]))
-	if n < 0 || int64(n) > int64(max) {
+	if n < 0 || int64(n) > int64(limit) {
 		return nil, NewFatal(CodeBadBody, fmt.Sprintf("IDENTIFY invalid body size %d", n),
-			fmt.Errorf("body size %d outside 0..%d", n, max))
+			fmt.Errorf("body size %d outside 0..%d", n, limit))
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
@@ -153,15 +153,15 @@ func WriteResponse(w io.Writer, data []byte) error {
 }
 
 // ReadResponse reads one framed response, refusing a length that is
-// negative or larger than max before allocating.
-func ReadResponse(r io.Reader, max int) ([]byte, error) {
+// negative or larger than limit before allocating.
+func ReadResponse(r io.Reader, limit int) ([]byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, err
 	}
 	n := int32(binary.BigEndian.Uint32(hdr[:]))
-	if n < 0 || int64(n) > int64(max) {
-		return nil, fmt.Errorf("response size %d outside 0..%d", n, max)
+	if n < 0 || int64(n) > int64(limit) {
+		return nil, fmt.Errorf("response size %d outside 0..%d", n, limit)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {

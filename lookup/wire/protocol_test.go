@@ -240,7 +240,7 @@ func frame(n uint32, body string) []byte {
 }
 
 func TestReadIdentifyBody(t *testing.T) {
-	const max = 64
+	const limit = 64
 	tests := []struct {
 		name      string
 		in        []byte
@@ -251,7 +251,7 @@ func TestReadIdentifyBody(t *testing.T) {
 	}{
 		{name: "body", in: frame(5, "hello"), want: "hello"},
 		{name: "empty body", in: frame(0, ""), want: ""},
-		{name: "body at limit", in: frame(max, strings.Repeat("b", max)), want: strings.Repeat("b", max)},
+		{name: "body at limit", in: frame(limit, strings.Repeat("b", limit)), want: strings.Repeat("b", limit)},
 		{name: "trailing bytes left", in: frame(2, "hiPING\n"), want: "hi", wantLeft: 5},
 		{
 			name: "negative length", in: append([]byte{0xff, 0xff, 0xff, 0xff}, "junk"...),
@@ -262,8 +262,8 @@ func TestReadIdentifyBody(t *testing.T) {
 			wantText: "E_BAD_BODY IDENTIFY invalid body size -2147483648", wantLeft: 4,
 		},
 		{
-			name: "over limit", in: frame(max+1, strings.Repeat("b", max+1)),
-			wantText: "E_BAD_BODY IDENTIFY invalid body size 65", wantLeft: max + 1,
+			name: "over limit", in: frame(limit+1, strings.Repeat("b", limit+1)),
+			wantText: "E_BAD_BODY IDENTIFY invalid body size 65", wantLeft: limit + 1,
 		},
 		{
 			name: "largest length", in: frame(0x7fffffff, "junk"),
@@ -286,7 +286,7 @@ func TestReadIdentifyBody(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := bytes.NewReader(tc.in)
-			body, err := wire.ReadIdentifyBody(r, max)
+			body, err := wire.ReadIdentifyBody(r, limit)
 			if tc.wantText == "" {
 				if err != nil {
 					t.Fatalf("ReadIdentifyBody: %v", err)
@@ -397,7 +397,7 @@ func TestDecodeIdentify(t *testing.T) {
 }
 
 func TestReadResponse(t *testing.T) {
-	const max = 16
+	const limit = 16
 	tests := []struct {
 		name      string
 		in        []byte
@@ -407,8 +407,8 @@ func TestReadResponse(t *testing.T) {
 	}{
 		{name: "OK", in: frame(2, "OK"), want: "OK"},
 		{name: "empty", in: frame(0, ""), want: ""},
-		{name: "at limit", in: frame(max, strings.Repeat("r", max)), want: strings.Repeat("r", max)},
-		{name: "over limit", in: frame(max+1, strings.Repeat("r", max+1)), wantErr: true},
+		{name: "at limit", in: frame(limit, strings.Repeat("r", limit)), want: strings.Repeat("r", limit)},
+		{name: "over limit", in: frame(limit+1, strings.Repeat("r", limit+1)), wantErr: true},
 		{name: "negative", in: frame(0xffffffff, ""), wantErr: true},
 		{name: "huge", in: frame(0x7fffffff, ""), wantErr: true},
 		{name: "no header", in: nil, wantErr: true, wantCause: io.EOF},
@@ -417,7 +417,7 @@ func TestReadResponse(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := wire.ReadResponse(bytes.NewReader(tc.in), max)
+			got, err := wire.ReadResponse(bytes.NewReader(tc.in), limit)
 			if !tc.wantErr {
 				if err != nil || string(got) != tc.want {
 					t.Fatalf("ReadResponse = %q, %v; want %q", got, err, tc.want)
@@ -430,7 +430,7 @@ func TestReadResponse(t *testing.T) {
 			if tc.wantCause != nil && !errors.Is(err, tc.wantCause) {
 				t.Errorf("error %v does not wrap %v", err, tc.wantCause)
 			}
-			if len(got) > max {
+			if len(got) > limit {
 				t.Errorf("returned %d bytes with the error", len(got))
 			}
 		})
