@@ -84,20 +84,6 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
-// exitError carries an exit code out of a command; its message, if any,
-// has not been printed yet.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit %d", e.code)
-	}
-	return e.err.Error()
-}
-
 // Main runs lookupctl with args (without the program name) and returns the
 // exit code. getenv reads the environment (os.Getenv); output goes to
 // stdout, every error as one line "lookupctl: …" to stderr. watch and ui

@@ -42,13 +42,13 @@ type Difference struct {
 // does no I/O and does not modify its arguments.
 func Diff(s *Survey, channels map[string][]Listed, up Set) []Difference {
 	differs := func(by Set) bool {
-		any := false
+		seen := false
 		for i, u := range up {
 			if u && by[i] {
-				any = true
+				seen = true
 			}
 		}
-		return any && !by.Covers(up)
+		return seen && !by.Covers(up)
 	}
 	var out []Difference
 	for _, t := range s.Topics {
