@@ -2,7 +2,7 @@ GO ?= go
 FUZZTIME ?= 10s
 FUZZFLAGS ?= -fuzzminimizetime=5s
 
-.PHONY: all build test vet fuzz demo bench chaos clean
+.PHONY: all build test vet lint fuzz demo bench chaos clean
 
 all: build
 
@@ -12,8 +12,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-# The whole suite: vet, race-enabled tests, then short bounded fuzz runs.
-test: vet
+# staticcheck, pinned by the tool directive in go.mod.
+lint:
+	$(GO) tool staticcheck ./...
+
+# The whole suite: vet, staticcheck, race-enabled tests, then short bounded fuzz runs.
+test: vet lint
 	$(GO) test -race -count=1 -timeout 8m ./...
 	$(MAKE) fuzz
 
