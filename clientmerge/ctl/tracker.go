@@ -45,6 +45,9 @@ type Event struct {
 	// Of is the number of lookupds.
 	Of   int
 	Took time.Duration
+	// Complete is set on EventJoined when every answering lookupd listed
+	// the producer at once (no EventReached follows).
+	Complete bool
 }
 
 type trackKey struct{ topic, producer string }
@@ -126,7 +129,7 @@ func (t *Tracker) Update(s *Survey) []Event {
 			if !eff.Covers(up) {
 				e.joinedAt = s.At
 			}
-			changed = append(changed, Event{At: s.At, Kind: EventJoined, Topic: k.topic, Producer: k.producer, Hostname: e.hostname, By: eff, Of: n})
+			changed = append(changed, Event{At: s.At, Kind: EventJoined, Topic: k.topic, Producer: k.producer, Hostname: e.hostname, By: eff, Of: n, Complete: e.joinedAt.IsZero()})
 		case count == 0:
 			delete(t.keys, k)
 			ev := Event{At: s.At, Kind: EventLeft, Topic: k.topic, Producer: k.producer, Hostname: old.hostname, By: eff, Of: n}
