@@ -133,8 +133,6 @@ func unwrapURL(err error) error {
 
 // post sends POST path to every lookupd (the web view's actions) and
 // returns one error per lookupd, nil where it answered 2xx.
-//
-//lint:ignore U1000 the web view (ui.go, replacing ui_stub.go) calls it.
 func (c *Cluster) post(ctx context.Context, path string) []error {
 	errs := make([]error, len(c.bases))
 	var wg sync.WaitGroup
