@@ -8,6 +8,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/tcpserver"
 )
 
 // newMetrics returns the /metrics handler: a Prometheus registry of this
@@ -16,27 +19,72 @@ import (
 func newMetrics(s *Server) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gauge := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "lookupd", Name: name, Help: help}, f))
-	}
-	counter := func(name, help string, f func() float64) {
-		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "lookupd", Name: name, Help: help}, f))
-	}
-	gauge("producers", "Identified producers (one per TCP connection that sent IDENTIFY).", func() float64 { return float64(s.db.Stats().Peers) })
-	gauge("topics", "Topic registrations.", func() float64 { return float64(s.db.Stats().Topics) })
-	gauge("channels", "Channel registrations.", func() float64 { return float64(s.db.Stats().Channels) })
-	gauge("registrations", "Producer memberships of topics and channels.", func() float64 { return float64(s.db.Stats().Registrations) })
-	gauge("tcp_connections", "Open TCP connections.", func() float64 { return float64(s.tcp.Stats().Open) })
-	counter("tcp_connections_accepted_total", "TCP connections accepted.", func() float64 { return float64(s.tcp.Stats().Accepted) })
-	counter("tcp_connections_rejected_total", "TCP connections refused by --max-tcp-clients.", func() float64 { return float64(s.tcp.Stats().Rejected) })
-	counter("tcp_commands_total", "V1 commands executed.", func() float64 { return float64(s.tcp.Stats().Commands) })
-	counter("tcp_errors_total", "V1 protocol errors sent to clients.", func() float64 { return float64(s.tcp.Stats().Errors) })
-	counter("tcp_idle_timeouts_total", "TCP connections closed by --client-idle-timeout.", func() float64 { return float64(s.tcp.Stats().Timeouts) })
+	reg.MustRegister(newStatsCollector(s.db.Stats, s.tcp.Stats))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "lookupd", Name: "build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": Version, "compat": CompatVersion},
 	}, func() float64 { return 1 }))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// statsCollector reports the registry and TCP counters. Each scrape reads
+// the registry's Stats, which walks its topics and producers, once and
+// takes every gauge from that one reading.
+type statsCollector struct {
+	db      func() registry.Stats
+	tcp     func() tcpserver.Stats
+	metrics []statMetric
+}
+
+type statMetric struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(registry.Stats, tcpserver.Stats) int64
+}
+
+func newStatsCollector(db func() registry.Stats, tcp func() tcpserver.Stats) *statsCollector {
+	c := &statsCollector{db: db, tcp: tcp}
+	add := func(name, help string, kind prometheus.ValueType, value func(registry.Stats, tcpserver.Stats) int64) {
+		desc := prometheus.NewDesc(prometheus.BuildFQName("lookupd", "", name), help, nil, nil)
+		c.metrics = append(c.metrics, statMetric{desc: desc, kind: kind, value: value})
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	add("producers", "Identified producers (one per TCP connection that sent IDENTIFY).", gauge,
+		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Peers) })
+	add("topics", "Topic registrations.", gauge,
+		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Topics) })
+	add("channels", "Channel registrations.", gauge,
+		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Channels) })
+	add("registrations", "Producer memberships of topics and channels.", gauge,
+		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Registrations) })
+	add("tcp_connections", "Open TCP connections.", gauge,
+		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Open })
+	add("tcp_connections_accepted_total", "TCP connections accepted.", counter,
+		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Accepted })
+	add("tcp_connections_rejected_total", "TCP connections refused by --max-tcp-clients.", counter,
+		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Rejected })
+	add("tcp_commands_total", "V1 commands executed.", counter,
+		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Commands })
+	add("tcp_errors_total", "V1 protocol errors sent to clients.", counter,
+		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Errors })
+	add("tcp_idle_timeouts_total", "TCP connections closed by --client-idle-timeout.", counter,
+		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Timeouts })
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range c.metrics {
+		ch <- m.desc
+	}
+}
+
+// Collect implements prometheus.Collector: one registry walk per scrape.
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	d, t := c.db(), c.tcp()
+	for _, m := range c.metrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value(d, t)))
+	}
 }
 
 // statsJSON is the body of GET /stats, this daemon's own endpoint.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
@@ -71,5 +72,36 @@ func TestServer_NegativeIdentifyLength(t *testing.T) {
 	}
 	if got := lookuptest.LookupProducers(t, srv.HTTPAddr().String(), "kept"); len(got) != 1 {
 		t.Fatalf("existing registration lost: %v", got)
+	}
+}
+
+// /metrics reports the registry and TCP figures of this server.
+func TestServer_Metrics(t *testing.T) {
+	srv := lookuptest.Start(t, nil)
+	p := lookuptest.Dial(t, srv.TCPAddr().String())
+	p.Identify(lookuptest.PeerInfo(4150))
+	if got := string(p.Register("orders", "billing")); got != "OK" {
+		t.Fatalf("register: %q", got)
+	}
+	code, body := lookuptest.Get(t, "http://"+srv.HTTPAddr().String()+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	for _, line := range []string{
+		"lookupd_producers 1",
+		"lookupd_topics 1",
+		"lookupd_channels 1",
+		"lookupd_registrations 2",
+		"lookupd_tcp_connections 1",
+		"lookupd_tcp_connections_accepted_total 1",
+		"lookupd_tcp_commands_total 2",
+		`lookupd_build_info{compat="` + lookup.CompatVersion + `",version="` + lookup.Version + `"} 1`,
+	} {
+		if !strings.Contains("\n"+string(body), "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", body)
 	}
 }
