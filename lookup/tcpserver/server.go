@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,10 +174,14 @@ func (s *Server) untrack(conn net.Conn) {
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
-	for c := range s.conns {
+	// track adds nothing once closed is set, so this copy is every
+	// connection there will be; closing them unlocked keeps a slow Close
+	// from stalling Stats and the handlers' untrack.
+	conns := slices.Collect(maps.Keys(s.conns))
+	s.mu.Unlock()
+	for _, c := range conns {
 		c.Close()
 	}
-	s.mu.Unlock()
 }
 
 // Stats returns connection counters.

@@ -428,3 +428,85 @@ func TestNew_Defaults(t *testing.T) {
 	}
 	c.expectClosed()
 }
+
+// hookListener hands out connections whose first Close runs onClose.
+type hookListener struct {
+	net.Listener
+	onClose func()
+}
+
+func (l *hookListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &hookConn{Conn: c, onClose: l.onClose}, nil
+}
+
+type hookConn struct {
+	net.Conn
+	onClose func()
+	once    sync.Once
+}
+
+func (c *hookConn) Close() error {
+	c.once.Do(c.onClose)
+	return c.Conn.Close()
+}
+
+// Close does not hold the server's lock while it closes connections: while
+// one connection's Close is stuck, Stats (and so /metrics) still answers.
+func TestServer_CloseReleasesLockBeforeClosingConnections(t *testing.T) {
+	srv, err := tcpserver.New(registry.New(registry.Options{}), tcpserver.Options{Identity: testIdentity, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closing, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	hl := &hookListener{Listener: ln, onClose: func() {
+		close(closing)
+		<-release
+	}}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(hl) }()
+	closed := make(chan struct{})
+	t.Cleanup(func() {
+		unblock()
+		<-closed
+		ln.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+
+	c := dialRaw(t, ln.Addr().String())
+	c.write([]byte(nsq.MagicV1))
+	waitFor(t, "the connection to be tracked", func() bool { return srv.Stats().Open == 1 })
+
+	go func() {
+		defer close(closed)
+		srv.Close()
+	}()
+	select {
+	case <-closing:
+	case <-time.After(waitTimeout):
+		t.Fatal("Close did not close the connection")
+	}
+	stats := make(chan tcpserver.Stats, 1)
+	go func() { stats <- srv.Stats() }()
+	select {
+	case st := <-stats:
+		if st.Open != 1 {
+			t.Errorf("Stats during Close: %d open, want 1 (not yet untracked)", st.Open)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Stats blocked while Close was closing a connection: Close holds the server lock")
+	}
+	unblock()
+	waitFor(t, "the connection to be untracked", func() bool { return srv.Stats().Open == 0 })
+}
