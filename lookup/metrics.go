@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
 )
@@ -20,6 +21,8 @@ func newMetrics(s *Server) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newStatsCollector(s.db.Stats, s.tcp.Stats))
+	// s.api does not exist yet: read it at scrape time.
+	reg.MustRegister(newBlockingCollector(func() httpapi.BlockingStats { return s.api.BlockingStats() }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "lookupd", Name: "build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": Version, "compat": CompatVersion},
@@ -87,6 +90,45 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// blockingCollector reports the blocking-query counters, read once per
+// scrape.
+type blockingCollector struct {
+	stats                               func() httpapi.BlockingStats
+	waiting, keys, total, woken, capped *prometheus.Desc
+}
+
+func newBlockingCollector(stats func() httpapi.BlockingStats) *blockingCollector {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName("lookupd", "", name), help, nil, nil)
+	}
+	return &blockingCollector{
+		stats:   stats,
+		waiting: desc("blocking_queries", "Blocking queries (?index=) held now."),
+		keys:    desc("blocking_query_keys", "Distinct answers that blocking queries wait on."),
+		total:   desc("blocking_queries_total", "Blocking queries held since start."),
+		woken:   desc("blocking_queries_woken_total", "Blocking queries woken by a change of their answer."),
+		capped:  desc("blocking_queries_capped_total", "Blocking queries answered at once because --max-blocking-queries were held."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *blockingCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.waiting, c.keys, c.total, c.woken, c.capped} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *blockingCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.stats()
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	ch <- prometheus.MustNewConstMetric(c.waiting, gauge, float64(s.Waiting))
+	ch <- prometheus.MustNewConstMetric(c.keys, gauge, float64(s.Keys))
+	ch <- prometheus.MustNewConstMetric(c.total, counter, float64(s.Total))
+	ch <- prometheus.MustNewConstMetric(c.woken, counter, float64(s.Woken))
+	ch <- prometheus.MustNewConstMetric(c.capped, counter, float64(s.Capped))
+}
+
 // statsJSON is the body of GET /stats, this daemon's own endpoint.
 type statsJSON struct {
 	Version       string  `json:"version"`
@@ -104,6 +146,13 @@ type statsJSON struct {
 		Errors   int64 `json:"errors"`
 		Timeouts int64 `json:"idle_timeouts"`
 	} `json:"tcp"`
+	Blocking struct {
+		Waiting int    `json:"waiting"`
+		Keys    int    `json:"keys"`
+		Total   uint64 `json:"total"`
+		Woken   uint64 `json:"woken"`
+		Capped  uint64 `json:"capped"`
+	} `json:"blocking"`
 }
 
 func (s *Server) writeStats(w http.ResponseWriter) {
@@ -116,6 +165,8 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 	out.Producers, out.Topics, out.Channels, out.Registrations = ds.Peers, ds.Topics, ds.Channels, ds.Registrations
 	out.TCP.Open, out.TCP.Accepted, out.TCP.Rejected = ts.Open, ts.Accepted, ts.Rejected
 	out.TCP.Commands, out.TCP.Errors, out.TCP.Timeouts = ts.Commands, ts.Errors, ts.Timeouts
+	bs := s.api.BlockingStats()
+	out.Blocking.Waiting, out.Blocking.Keys, out.Blocking.Total, out.Blocking.Woken, out.Blocking.Capped = bs.Waiting, bs.Keys, bs.Total, bs.Woken, bs.Capped
 	body, _ := json.Marshal(out)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-NSQ-Content-Type", "nsq; version=1.0")

@@ -45,6 +45,11 @@ type Options struct {
 	// registrations (0: no cap).
 	MaxRegistrationsPerProducer int `flag:"max-registrations-per-producer" help:"maximum topic and channel registrations of one connection (0: no limit)"`
 
+	// MaxBlockingQueries caps the blocking queries (?index=) held at
+	// once; past it a query is answered at once, as if it had no index.
+	// 0 disables blocking.
+	MaxBlockingQueries int `flag:"max-blocking-queries" help:"maximum blocking queries (?index=) held at once; more are answered at once (0: no blocking)"`
+
 	HTTPReadTimeout    time.Duration `flag:"http-read-timeout" help:"HTTP server read timeout"`
 	HTTPWriteTimeout   time.Duration `flag:"http-write-timeout" help:"HTTP server write timeout"`
 	HTTPIdleTimeout    time.Duration `flag:"http-idle-timeout" help:"HTTP keep-alive idle timeout"`
@@ -55,6 +60,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (tests inject one); default time.Now.
 	Now func() time.Time
+	// AfterFunc calls f once d has passed on Now's clock and returns a
+	// function that cancels the call; default time.AfterFunc. Tests that
+	// inject Now inject this too (fakeclock.Clock has both).
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // NewOptions returns the defaults, which match nsqlookupd v1.3.0's where
@@ -79,6 +88,7 @@ func NewOptions() *Options {
 		MaxCommandLength:            4096,
 		MaxTCPClients:               16384,
 		MaxRegistrationsPerProducer: 100000,
+		MaxBlockingQueries:          16384,
 
 		HTTPReadTimeout:    30 * time.Second,
 		HTTPWriteTimeout:   30 * time.Second,
@@ -116,6 +126,7 @@ func (o *Options) Validate() error {
 	v.InRange("max-command-length", o.MaxCommandLength, 256, 1<<20)
 	v.AtLeast("max-tcp-clients", o.MaxTCPClients, 0)
 	v.AtLeast("max-registrations-per-producer", o.MaxRegistrationsPerProducer, 0)
+	v.AtLeast("max-blocking-queries", o.MaxBlockingQueries, 0)
 	v.AtLeast("http-max-header-bytes", o.HTTPMaxHeaderBytes, 1024)
 	return v.Err()
 }

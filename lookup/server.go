@@ -26,7 +26,7 @@ type Server struct {
 	tcp     *tcpserver.Server
 	api     *httpapi.Handler
 	tcpLn   net.Listener
-	httpLn  net.Listener
+	httpLn  *httpapi.Listener
 	httpSrv *http.Server
 	started time.Time
 
@@ -54,17 +54,22 @@ func New(opts *Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen tcp %s: %w", s.opts.TCPAddress, err)
 	}
-	s.httpLn, err = net.Listen("tcp", s.opts.HTTPAddress)
+	httpLn, err := net.Listen("tcp", s.opts.HTTPAddress)
 	if err != nil {
 		s.tcpLn.Close()
 		return nil, fmt.Errorf("listen http %s: %w", s.opts.HTTPAddress, err)
 	}
+	// The HTTP listener takes back the connections of answered blocking
+	// queries (see httpapi.Listener).
+	s.httpLn = httpapi.NewListener(httpLn.(*net.TCPListener))
 
 	s.db = registry.New(registry.Options{
 		InactiveTimeout:         s.opts.InactiveProducerTimeout,
 		TombstoneLifetime:       s.opts.TombstoneLifetime,
 		MaxRegistrationsPerPeer: s.opts.MaxRegistrationsPerProducer,
 		Now:                     s.opts.Now,
+		// s.api is set below, before anything can change the registry.
+		OnChange: func(c registry.Change) { s.api.Changed(c) },
 	})
 	hostname, _ := os.Hostname()
 	s.tcp, err = tcpserver.New(s.db, tcpserver.Options{
@@ -87,9 +92,14 @@ func New(opts *Options) (*Server, error) {
 	}
 	metrics := newMetrics(s)
 	s.api = httpapi.New(s.db, httpapi.Options{
-		Version: CompatVersion,
-		Logger:  s.log,
-		Now:     s.opts.Now,
+		Version:            CompatVersion,
+		Logger:             s.log,
+		Now:                s.opts.Now,
+		AfterFunc:          s.opts.AfterFunc,
+		MaxBlockingQueries: s.opts.MaxBlockingQueries,
+		WriteTimeout:       s.opts.HTTPWriteTimeout,
+		IdleTimeout:        s.opts.HTTPIdleTimeout,
+		Handback:           s.httpLn.Handback,
 		Extra: func(r *httprouter.Router) {
 			r.Handler("GET", "/metrics", metrics)
 			r.GET("/stats", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { s.writeStats(w) })
@@ -113,6 +123,9 @@ func (s *Server) TCPAddr() *net.TCPAddr { return s.tcpLn.Addr().(*net.TCPAddr) }
 
 // HTTPAddr returns the bound HTTP address.
 func (s *Server) HTTPAddr() *net.TCPAddr { return s.httpLn.Addr().(*net.TCPAddr) }
+
+// BlockingStats returns the blocking-query counters.
+func (s *Server) BlockingStats() httpapi.BlockingStats { return s.api.BlockingStats() }
 
 // DB returns the registry, for in-process inspection (tests, embedding).
 func (s *Server) DB() *registry.DB { return s.db }
@@ -145,6 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
+	stopAPI := s.api.Start()
 	wg.Go(func() {
 		if err := s.tcp.Serve(s.tcpLn); err != nil {
 			errc <- fmt.Errorf("tcp server: %w", err)
@@ -162,6 +176,11 @@ func (s *Server) Run(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	s.log.Info("lookupd shutting down")
+	// Answer every blocked query now, with the current answer, rather
+	// than let the server's shutdown wait out their waits; and before the
+	// TCP connections close, so that no one is told that every producer
+	// left when only this lookupd did.
+	stopAPI()
 	s.tcpLn.Close()
 	s.tcp.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)

@@ -25,6 +25,7 @@ tcp_address = "127.0.0.1:5160"
 http_address = "127.0.0.1:5161"
 inactive_producer_timeout = "90s"
 max_tcp_clients = 7
+max_blocking_queries = 9
 `)
 	tests := []struct {
 		name  string
@@ -41,6 +42,9 @@ max_tcp_clients = 7
 			if o.IdleTimeout() != 600*time.Second {
 				t.Errorf("idle timeout %s, want twice the inactive timeout", o.IdleTimeout())
 			}
+			if o.MaxBlockingQueries != 16384 {
+				t.Errorf("max blocking queries %d, want 16384", o.MaxBlockingQueries)
+			}
 			host, _ := os.Hostname()
 			if o.BroadcastAddress != host {
 				t.Errorf("broadcast address %q, want hostname %q", o.BroadcastAddress, host)
@@ -52,16 +56,16 @@ max_tcp_clients = 7
 			}
 		}},
 		{"config file", []string{"--config", cfg}, func(t *testing.T, o *lookup.Options) {
-			if o.LogLevel != config.LevelDebug || o.TCPAddress != "127.0.0.1:5160" || o.InactiveProducerTimeout != 90*time.Second || o.MaxTCPClients != 7 {
+			if o.LogLevel != config.LevelDebug || o.TCPAddress != "127.0.0.1:5160" || o.InactiveProducerTimeout != 90*time.Second || o.MaxTCPClients != 7 || o.MaxBlockingQueries != 9 {
 				t.Errorf("got %+v", o)
 			}
 			if o.IdleTimeout() != 180*time.Second {
 				t.Errorf("idle timeout %s", o.IdleTimeout())
 			}
 		}},
-		{"flag beats config file", []string{"--config", cfg, "--tcp-address=127.0.0.1:6160", "--inactive-producer-timeout=1m"}, func(t *testing.T, o *lookup.Options) {
-			if o.TCPAddress != "127.0.0.1:6160" || o.InactiveProducerTimeout != time.Minute {
-				t.Errorf("got %s %s", o.TCPAddress, o.InactiveProducerTimeout)
+		{"flag beats config file", []string{"--config", cfg, "--tcp-address=127.0.0.1:6160", "--inactive-producer-timeout=1m", "--max-blocking-queries=0"}, func(t *testing.T, o *lookup.Options) {
+			if o.TCPAddress != "127.0.0.1:6160" || o.InactiveProducerTimeout != time.Minute || o.MaxBlockingQueries != 0 {
+				t.Errorf("got %s %s %d", o.TCPAddress, o.InactiveProducerTimeout, o.MaxBlockingQueries)
 			}
 			if o.HTTPAddress != "127.0.0.1:5161" {
 				t.Errorf("config value lost: %s", o.HTTPAddress)

@@ -43,6 +43,21 @@ const (
 	bigLen = 64*1024 + 1 // one byte over our default IDENTIFY body limit
 )
 
+const ct400 = "400 [Content-Type: application/json; charset=utf-8] [X-NSQ-Content-Type: nsq; version=1.0] "
+
+// rawLine is what rawHTTPIndex records for a GET of path answered with
+// status and a JSON body that normalisation leaves alone, with
+// X-Lookupd-Index: index unless index is 0.
+func rawLine(path string, status, index int, body string) string {
+	idx := ""
+	if index > 0 {
+		idx = fmt.Sprintf(" | X-Lookupd-Index: %d", index)
+	}
+	return fmt.Sprintf("raw GET %s → HTTP/1.1 %d %s | Connection: close | Content-Length: %d | "+
+		"Content-Type: application/json; charset=utf-8%s | X-Nsq-Content-Type: nsq; version=1.0 | %s",
+		path, status, http.StatusText(status), len(body), idx, body)
+}
+
 // paddedIdentify is a valid IDENTIFY body of exactly n bytes.
 func paddedIdentify(label string, port, n int) string {
 	b := identifyBody(label, port)
@@ -181,6 +196,31 @@ var knownDifferences = []knownDifference{
 			"nsqlookupd answers 404 NOT_FOUND there. No nsqlookupd path changes meaning.",
 		sc:   scenario{steps: seq(statusOf(http.MethodGet, "/metrics"), statusOf(http.MethodGet, "/stats"))},
 		want: []diffLine{{theirs: "GET /metrics → 404", ours: "GET /metrics → 200"}, {theirs: "GET /stats → 404", ours: "GET /stats → 200"}},
+	},
+	{
+		name: "X-Lookupd-Index and blocking queries",
+		reason: "ours adds the header X-Lookupd-Index to every answer of /lookup, /channels, /topics and " +
+			"/nodes, 404 included: the index of that answer, which ?index=N&wait=D uses to wait for the next " +
+			"one (Consul's blocking queries; their semantics are tested in package lookup). Without index " +
+			"nothing else changes. nsqlookupd ignores index and wait, so a client that sends them to it " +
+			"polls; ours rejects malformed values with 400 INVALID_ARG_INDEX or INVALID_ARG_WAIT. An index " +
+			"that is not the current one is answered at once by both.",
+		sc: scenario{steps: seq(
+			post("/channel/create?topic=t&channel=c"),
+			rawHTTPIndex(http.MethodGet, "/lookup?topic=t"), rawHTTPIndex(http.MethodGet, "/channels?topic=t"),
+			rawHTTPIndex(http.MethodGet, "/topics"), rawHTTPIndex(http.MethodGet, "/nodes"),
+			rawHTTPIndex(http.MethodGet, "/lookup?topic=nope"), rawHTTPIndex(http.MethodGet, "/info"),
+			get("/topics?index=x"), get("/lookup?topic=t&wait=5"), get("/topics?index=99999&wait=10m"),
+		)},
+		want: []diffLine{
+			{theirs: rawLine("/lookup?topic=t", 200, 0, `{"channels":["c"],"producers":[]}`), ours: rawLine("/lookup?topic=t", 200, 1, `{"channels":["c"],"producers":[]}`)},
+			{theirs: rawLine("/channels?topic=t", 200, 0, `{"channels":["c"]}`), ours: rawLine("/channels?topic=t", 200, 2, `{"channels":["c"]}`)},
+			{theirs: rawLine("/topics", 200, 0, `{"topics":["t"]}`), ours: rawLine("/topics", 200, 3, `{"topics":["t"]}`)},
+			{theirs: rawLine("/nodes", 200, 0, `{"producers":[]}`), ours: rawLine("/nodes", 200, 4, `{"producers":[]}`)},
+			{theirs: rawLine("/lookup?topic=nope", 404, 0, `{"message":"TOPIC_NOT_FOUND"}`), ours: rawLine("/lookup?topic=nope", 404, 5, `{"message":"TOPIC_NOT_FOUND"}`)},
+			{theirs: "GET /topics?index=x → " + ct200 + `{"topics":["t"]}`, ours: "GET /topics?index=x → " + ct400 + `{"message":"INVALID_ARG_INDEX"}`},
+			{theirs: "GET /lookup?topic=t&wait=5 → " + ct200 + `{"channels":["c"],"producers":[]}`, ours: "GET /lookup?topic=t&wait=5 → " + ct400 + `{"message":"INVALID_ARG_WAIT"}`},
+		},
 	},
 	{
 		name: "wildcard topic in queries",

@@ -22,6 +22,7 @@ import (
 	"github.com/nsqio/nsq/nsqlookupd"
 
 	"github.com/lookupd/lookupd/lookup"
+	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
@@ -521,11 +522,18 @@ func statusOf(method, path string) step {
 }
 
 // rawHTTP sends a request over a plain TCP connection and records the
-// status line and every header but Date as they appear on the wire: the
-// spelling of header names, which Go's client canonicalises away, is
-// compared too. Header order carries no meaning in HTTP, so headers are
-// sorted.
-func rawHTTP(method, path string) step {
+// status line and every header but Date and X-Lookupd-Index as they
+// appear on the wire: the spelling of header names, which Go's client
+// canonicalises away, is compared too. Header order carries no meaning in
+// HTTP, so headers are sorted. X-Lookupd-Index, which only ours sends, is
+// the named difference "X-Lookupd-Index and blocking queries", which
+// records it with rawHTTPIndex.
+func rawHTTP(method, path string) step { return rawStep(method, path, false) }
+
+// rawHTTPIndex is rawHTTP keeping X-Lookupd-Index.
+func rawHTTPIndex(method, path string) step { return rawStep(method, path, true) }
+
+func rawStep(method, path string, withIndex bool) step {
 	return func(r *runner) {
 		c, err := net.DialTimeout("tcp", r.tg.HTTPAddr(), ioTimeout)
 		if err != nil {
@@ -543,7 +551,7 @@ func rawHTTP(method, path string) step {
 		status, fields, _ := strings.Cut(head, "\r\n")
 		keep := []string{status}
 		for _, line := range strings.Split(fields, "\r\n") {
-			if !strings.HasPrefix(line, "Date: ") {
+			if !strings.HasPrefix(line, "Date: ") && (withIndex || !strings.HasPrefix(line, httpapi.HeaderIndex+": ")) {
 				keep = append(keep, line)
 			}
 		}

@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/lookuptest/nsqref"
 )
 
@@ -44,10 +46,27 @@ func rawExchange(t *testing.T, addr, method, target string) string {
 	return lines[0] + "\n" + strings.Join(hdrs, "\n") + "\n\n" + body
 }
 
+// cutIndex removes the X-Lookupd-Index line from a rawExchange result and
+// returns its value ("" if absent).
+func cutIndex(raw string) (string, string) {
+	head, body, _ := strings.Cut(raw, "\n\n")
+	lines := strings.Split(head, "\n")
+	var index string
+	lines = slices.DeleteFunc(lines, func(l string) bool {
+		v, ok := strings.CutPrefix(l, httpapi.HeaderIndex+": ")
+		if ok {
+			index = v
+		}
+		return ok
+	})
+	return strings.Join(lines, "\n") + "\n\n" + body, index
+}
+
 // TestHandler_MatchesNSQLookupd replays one request sequence against the
 // real nsqlookupd and against our handler and requires byte-identical
 // responses (status line, header names and values as sent, body), Date
-// aside. State is built through the HTTP API only, so both sides hold the
+// aside, and X-Lookupd-Index, which ours adds to every answer of /lookup,
+// /channels, /topics and /nodes and to nothing else. State is built through the HTTP API only, so both sides hold the
 // same registrations.
 func TestHandler_MatchesNSQLookupd(t *testing.T) {
 	ref := nsqref.Start(t, nil).HTTPAddr
@@ -101,9 +120,18 @@ func TestHandler_MatchesNSQLookupd(t *testing.T) {
 	}
 	for _, s := range steps {
 		want := rawExchange(t, ref, s.method, s.target)
-		got := rawExchange(t, oursAddr, s.method, s.target)
+		got, index := cutIndex(rawExchange(t, oursAddr, s.method, s.target))
 		if got != want {
 			t.Errorf("%s %s\nnsqlookupd:\n%s\nours:\n%s", s.method, s.target, want, got)
+		}
+		path, _, _ := strings.Cut(s.target, "?")
+		status := strings.Fields(got)[1]
+		read := s.method == "GET" && slices.Contains([]string{"/lookup", "/channels", "/topics", "/nodes"}, path) &&
+			(status == "200" || status == "404")
+		if n, err := strconv.ParseUint(index, 10, 64); read && (err != nil || n == 0) {
+			t.Errorf("%s %s: %s %q, want a positive integer", s.method, s.target, httpapi.HeaderIndex, index)
+		} else if !read && index != "" {
+			t.Errorf("%s %s: %s %q on a response that is not an answer", s.method, s.target, httpapi.HeaderIndex, index)
 		}
 	}
 }

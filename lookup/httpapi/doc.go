@@ -5,6 +5,16 @@
 // endpoints cached by registry version so that repeated reads cost a map
 // lookup and a write.
 //
+// Every answer of the four read endpoints carries X-Lookupd-Index, which
+// changes exactly when the answer does, and ?index=N&wait=D waits for the
+// next one (Consul's blocking queries). The registry reports each change
+// (Handler.Changed); the hub recomputes only the watched answers it names
+// and wakes only their waiters; a timer per watched answer covers what
+// time alone changes. A blocked query's connection is hijacked while it
+// waits, so it costs a goroutine parked in a one-byte read rather than
+// the HTTP server's per-request state, and handed back to the server
+// through Listener once answered.
+//
 // It imports lookup/registry and lookup/wire, and nothing else from this
 // project.
 package httpapi

@@ -21,6 +21,8 @@ var (
 	errMissingChannel   = apiErr(http.StatusBadRequest, "MISSING_ARG_CHANNEL")
 	errInvalidChannel   = apiErr(http.StatusBadRequest, "INVALID_ARG_CHANNEL")
 	errMissingNode      = apiErr(http.StatusBadRequest, "MISSING_ARG_NODE")
+	errInvalidIndex     = apiErr(http.StatusBadRequest, "INVALID_ARG_INDEX")
+	errInvalidWait      = apiErr(http.StatusBadRequest, "INVALID_ARG_WAIT")
 	errTopicNotFound    = apiErr(http.StatusNotFound, "TOPIC_NOT_FOUND")
 	errChannelNotFound  = apiErr(http.StatusNotFound, "CHANNEL_NOT_FOUND")
 	errNotFound         = apiErr(http.StatusNotFound, "NOT_FOUND")

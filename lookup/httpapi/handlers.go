@@ -47,82 +47,85 @@ func toPeerJSON(p registry.PeerInfo) peerJSON {
 	}
 }
 
-func (h *Handler) handleLookup(_ *http.Request, q url.Values) (any, error) {
-	topic, ok := get(q, "topic")
-	if !ok {
-		return nil, errMissingTopic
-	}
+// answer returns the current answer for k, computing it only when the
+// registry has changed or time has run out since it was last computed.
+func (h *Handler) answer(k key) (*answer, error) {
 	now := h.opts.Now()
-	// Read first: see cache.confirm.
+	// Read first: see answers.confirm.
 	dbv := h.db.Version()
-	if body, ok := h.lookups.fresh(topic, dbv, now); ok {
-		return body, nil
+	if a := h.answers.fresh(k, dbv, now); a != nil {
+		return a, nil
 	}
-	v, ok := h.db.TopicVersion(topic)
-	if !ok {
-		h.lookups.drop(topic)
-		return nil, errTopicNotFound
+	var v uint64
+	switch k.kind {
+	case kindLookup:
+		v, _ = h.db.TopicVersion(k.topic) // 0 when missing: the 404 answer
+	case kindChannels:
+		v = h.db.ChannelsVersion(k.topic)
+	case kindTopics:
+		v = h.db.TopicsVersion()
+	case kindNodes:
+		v = dbv
 	}
-	if body, ok := h.lookups.confirm(topic, v, dbv, now); ok {
-		return body, nil
+	if a := h.answers.confirm(k, v, dbv, now); a != nil {
+		return a, nil
 	}
-	res, ok := h.db.Lookup(topic)
-	if !ok {
-		return nil, errTopicNotFound
+	a, err := h.compute(k, dbv, now)
+	if err != nil {
+		return nil, err
 	}
-	out := struct {
-		Channels  []string   `json:"channels"`
-		Producers []peerJSON `json:"producers"`
-	}{Channels: res.Channels, Producers: make([]peerJSON, len(res.Producers))}
-	for i, p := range res.Producers {
-		out.Producers[i] = toPeerJSON(p.PeerInfo)
+	return h.answers.put(k, a), nil
+}
+
+// topicNotFound is the body of /lookup's 404, as writeError writes it.
+var topicNotFound = rawJSON(`{"message":"` + errTopicNotFound.Code + `"}`)
+
+// compute builds k's answer from the registry.
+func (h *Handler) compute(k key, dbv uint64, now time.Time) (*answer, error) {
+	var (
+		out     any
+		version uint64
+		valid   = never
+	)
+	switch k.kind {
+	case kindLookup:
+		res, ok := h.db.Lookup(k.topic)
+		if !ok {
+			return newAnswer(http.StatusNotFound, topicNotFound, 0, never, dbv, now), nil
+		}
+		o := struct {
+			Channels  []string   `json:"channels"`
+			Producers []peerJSON `json:"producers"`
+		}{Channels: res.Channels, Producers: make([]peerJSON, len(res.Producers))}
+		for i, p := range res.Producers {
+			o.Producers[i] = toPeerJSON(p.PeerInfo)
+		}
+		out, version, valid = o, res.Version, res.ValidUntil
+	case kindChannels:
+		channels, v := h.db.Channels(k.topic)
+		out, version = struct {
+			Channels []string `json:"channels"`
+		}{channels}, v
+	case kindTopics:
+		topics, v := h.db.Topics()
+		out, version = struct {
+			Topics []string `json:"topics"`
+		}{topics}, v
+	case kindNodes:
+		res := h.db.Nodes()
+		o := struct {
+			Producers []nodeJSON `json:"producers"`
+		}{Producers: make([]nodeJSON, len(res.Nodes))}
+		for i, n := range res.Nodes {
+			o.Producers[i] = nodeJSON{peerJSON: toPeerJSON(n.PeerInfo), Tombstones: n.Tombstones, Topics: n.Topics}
+		}
+		out, version, valid = o, res.Version, res.ValidUntil
 	}
 	body, err := json.Marshal(out)
 	if err != nil {
 		return nil, err
 	}
-	h.lookups.put(topic, newEntry(res.Version, res.ValidUntil, body, dbv))
-	return rawJSON(body), nil
-}
-
-func (h *Handler) handleTopics(*http.Request, url.Values) (any, error) {
-	v := h.db.TopicsVersion()
-	if body, ok := h.topics.get("", v, h.opts.Now()); ok {
-		return body, nil
-	}
-	topics, v := h.db.Topics()
-	body, err := json.Marshal(struct {
-		Topics []string `json:"topics"`
-	}{topics})
-	if err != nil {
-		return nil, err
-	}
-	h.topics.put("", &entry{version: v, validUntil: never, body: body})
-	return rawJSON(body), nil
-}
-
-func (h *Handler) handleChannels(_ *http.Request, q url.Values) (any, error) {
-	topic, ok := get(q, "topic")
-	if !ok {
-		return nil, errMissingTopic
-	}
-	v := h.db.ChannelsVersion(topic)
-	if v == 0 {
-		h.channels.drop(topic)
-		return rawJSON(`{"channels":[]}`), nil
-	}
-	if body, ok := h.channels.get(topic, v, h.opts.Now()); ok {
-		return body, nil
-	}
-	channels, v := h.db.Channels(topic)
-	body, err := json.Marshal(struct {
-		Channels []string `json:"channels"`
-	}{channels})
-	if err != nil {
-		return nil, err
-	}
-	h.channels.put(topic, &entry{version: v, validUntil: never, body: body})
-	return rawJSON(body), nil
+	return newAnswer(http.StatusOK, body, version, valid, dbv, now), nil
 }
 
 // nodeJSON is a producer as /nodes lists it; field order is nsqlookupd's.
@@ -130,26 +133,6 @@ type nodeJSON struct {
 	peerJSON
 	Tombstones []bool   `json:"tombstones"`
 	Topics     []string `json:"topics"`
-}
-
-func (h *Handler) handleNodes(*http.Request, url.Values) (any, error) {
-	now := h.opts.Now()
-	if body, ok := h.nodes.get("", h.db.Version(), now); ok {
-		return body, nil
-	}
-	res := h.db.Nodes()
-	out := struct {
-		Producers []nodeJSON `json:"producers"`
-	}{Producers: make([]nodeJSON, len(res.Nodes))}
-	for i, n := range res.Nodes {
-		out.Producers[i] = nodeJSON{peerJSON: toPeerJSON(n.PeerInfo), Tombstones: n.Tombstones, Topics: n.Topics}
-	}
-	body, err := json.Marshal(out)
-	if err != nil {
-		return nil, err
-	}
-	h.nodes.put("", &entry{version: res.Version, validUntil: res.ValidUntil, body: body})
-	return rawJSON(body), nil
 }
 
 // debugJSON is one producer in /debug; fields in nsqlookupd's (sorted)

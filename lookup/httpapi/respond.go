@@ -34,12 +34,7 @@ type rawJSON []byte
 // INTERNAL_ERROR and are logged.
 func respond(w http.ResponseWriter, log *slog.Logger, data any, err error) {
 	if err != nil {
-		var ae *Error
-		if !errors.As(err, &ae) {
-			log.Error("handler failed", "err", err)
-			ae = errInternal
-		}
-		writeError(w, ae)
+		respondError(w, log, err)
 		return
 	}
 	var body []byte
@@ -69,6 +64,29 @@ func respond(w http.ResponseWriter, log *slog.Logger, data any, err error) {
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
+}
+
+// respondError writes err as respond does and returns the status.
+func respondError(w http.ResponseWriter, log *slog.Logger, err error) int {
+	var ae *Error
+	if !errors.As(err, &ae) {
+		log.Error("handler failed", "err", err)
+		ae = errInternal
+	}
+	writeError(w, ae)
+	return ae.Status
+}
+
+// writeAnswer writes a read endpoint's answer with its index. Its bytes
+// are those nsqlookupd writes, plus the X-Lookupd-Index header.
+func writeAnswer(w http.ResponseWriter, a *answer) {
+	h := w.Header()
+	h["Content-Type"] = contentJSONValues
+	h[headerNSQ] = headerNSQValues
+	h["Content-Length"] = a.lengthHdr
+	h[HeaderIndex] = a.indexHdr
+	w.WriteHeader(a.status)
+	w.Write(a.body)
 }
 
 func writeError(w http.ResponseWriter, ae *Error) {

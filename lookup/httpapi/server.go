@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
@@ -25,6 +27,27 @@ type Options struct {
 	// Now is the clock used to expire cached answers; it must be the one
 	// the registry uses. Default time.Now.
 	Now func() time.Time
+	// AfterFunc calls f once d has passed on the same clock, like
+	// time.AfterFunc (the default), and returns a function that cancels
+	// the call. Blocked queries use it for their wait and for answers that
+	// time changes.
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
+	// MaxBlockingQueries caps the blocked queries held at once; past it a
+	// query with an index is answered at once. 0 disables blocking.
+	MaxBlockingQueries int
+	// WriteTimeout bounds writing the answer of a blocked query. Default
+	// 30 s.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a keep-alive
+	// connection after a blocked query. Default 120 s.
+	IdleTimeout time.Duration
+	// Handback, if set, lets blocked queries be held outside the HTTP
+	// server: the handler hijacks the connection, which costs far less
+	// memory than a parked request, and gives it back through Handback
+	// once answered (Listener.Handback). It must report false if it did
+	// not take the connection. Without it, blocked queries wait inside the
+	// handler.
+	Handback func(net.Conn) bool
 	// Extra, if set, is called to add routes beyond nsqlookupd's (metrics,
 	// stats) to the router before it is used.
 	Extra func(r *httprouter.Router)
@@ -38,10 +61,8 @@ type Handler struct {
 	log    *slog.Logger
 	router *httprouter.Router
 
-	lookups  cache // by topic
-	channels cache // by topic
-	topics   cache // single entry ""
-	nodes    cache // single entry ""
+	answers answers // current answers of the read endpoints, with their index
+	hub     hub     // blocked queries
 }
 
 // New returns the API handler for db.
@@ -55,11 +76,18 @@ func New(db *registry.DB, opts Options) *Handler {
 	if opts.Version == "" {
 		opts.Version = "1.3.0"
 	}
+	if opts.AfterFunc == nil {
+		opts.AfterFunc = func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop }
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = 30 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 120 * time.Second
+	}
 	h := &Handler{db: db, opts: opts, log: opts.Logger.With("component", "http")}
-	h.lookups.init()
-	h.channels.init()
-	h.topics.init()
-	h.nodes.init()
+	h.hub.init(h, opts.MaxBlockingQueries)
+	h.answers.init(h.hub.changed, h.hub.watched)
 
 	r := httprouter.New()
 	r.HandleMethodNotAllowed = true
@@ -79,10 +107,10 @@ func New(db *registry.DB, opts Options) *Handler {
 	// malformed one is not an error there.
 	r.GET("/info", h.apiNoQuery(h.handleInfo))
 	r.GET("/debug", h.apiNoQuery(h.handleDebug))
-	r.GET("/lookup", h.api(h.handleLookup))
-	r.GET("/topics", h.apiNoQuery(h.handleTopics))
-	r.GET("/channels", h.api(h.handleChannels))
-	r.GET("/nodes", h.apiNoQuery(h.handleNodes))
+	r.GET("/lookup", h.read(kindLookup))
+	r.GET("/topics", h.read(kindTopics))
+	r.GET("/channels", h.read(kindChannels))
+	r.GET("/nodes", h.read(kindNodes))
 	r.POST("/topic/create", h.api(h.handleCreateTopic))
 	r.POST("/topic/delete", h.api(h.handleDeleteTopic))
 	r.POST("/channel/create", h.api(h.handleCreateChannel))
@@ -109,6 +137,36 @@ func New(db *registry.DB, opts Options) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h.router.ServeHTTP(w, req)
 }
+
+// Changed tells the handler what a registry mutation changed; pass it as
+// registry.Options.OnChange. It marks the blocked queries to recompute and
+// returns at once.
+func (h *Handler) Changed(c registry.Change) { h.hub.notify(c) }
+
+// Start begins holding blocked queries (before it, a query with an index
+// is answered at once) and starts the goroutine that recomputes watched
+// answers. The returned stop answers every blocked query with the current
+// answer, refuses new ones, and returns once the goroutine has exited and
+// the hijacked queries are written. Call Start once, and stop once.
+func (h *Handler) Start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.hub.mu.Lock()
+	h.hub.running = true
+	h.hub.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.hub.run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// BlockingStats returns the blocked-query counters. It is safe for
+// concurrent use.
+func (h *Handler) BlockingStats() BlockingStats { return h.hub.stats() }
 
 type apiFunc func(req *http.Request, q url.Values) (any, error)
 

@@ -36,6 +36,23 @@ type Options struct {
 	MaxRegistrationsPerPeer int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// OnChange, if set, is called after every mutation that changed the
+	// database, once the lock is released, from the goroutine that made
+	// the mutation. It must not block for long; it may call back into the
+	// DB. Concurrent mutations may report in either order, so it should
+	// read the current state rather than trust the order of calls.
+	OnChange func(Change)
+}
+
+// Change tells OnChange which answers a mutation may have changed. Every
+// change may change Nodes.
+type Change struct {
+	// Topics whose Lookup or Channels answer may have changed. The slice
+	// belongs to the callee.
+	Topics []string
+	// TopicList reports that the set of topic registrations (Topics) may
+	// have changed.
+	TopicList bool
 }
 
 // PeerInfo is what a producer said about itself in IDENTIFY, plus the
@@ -66,6 +83,8 @@ type DB struct {
 	seq           uint64        // source of versions
 	version       atomic.Uint64 // bumped by every change (under mu); read without it
 	topicsVersion uint64        // bumped when the set of topic registrations changes
+	pending       Change        // what the mutation under way changed, for OnChange
+	changed       bool
 }
 
 type peer struct {
@@ -122,24 +141,47 @@ func New(opts Options) *DB {
 
 func (db *DB) now() int64 { return db.opts.Now().UnixNano() }
 
+// lock takes the write lock for a mutation.
+func (db *DB) lock() { db.mu.Lock() }
+
+// unlock releases the write lock and then reports what the mutation
+// changed to OnChange.
+func (db *DB) unlock() {
+	c, changed := db.pending, db.changed
+	db.pending, db.changed = Change{}, false
+	db.mu.Unlock()
+	if changed && db.opts.OnChange != nil {
+		db.opts.OnChange(c)
+	}
+}
+
 // bump marks a change; the caller holds the write lock.
 func (db *DB) bump() uint64 {
 	db.seq++
 	db.version.Store(db.seq)
+	db.changed = true
 	return db.seq
 }
 
-func (db *DB) bumpTopic(t *topicNode) { t.version = db.bump() }
+func (db *DB) bumpTopic(t *topicNode) {
+	t.version = db.bump()
+	if db.opts.OnChange != nil {
+		db.pending.Topics = append(db.pending.Topics, t.name)
+	}
+}
 
-func (db *DB) bumpTopics() { db.topicsVersion = db.bump() }
+func (db *DB) bumpTopics() {
+	db.topicsVersion = db.bump()
+	db.pending.TopicList = true
+}
 
 func isEphemeral(name string) bool { return strings.HasSuffix(name, ephemeralSuffix) }
 
 // Identify adds a peer under id (the connection's identity, unique among
 // live connections) with the heartbeat time set to now.
 func (db *DB) Identify(id string, info PeerInfo) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	if _, ok := db.peers[id]; ok {
 		return ErrPeerExists
 	}
@@ -170,14 +212,14 @@ func (db *DB) Touch(id string) bool {
 	// one; if the peer looked inactive to it, it looks inactive here too,
 	// and the answers that left it out are marked stale.
 	if db.now()-prev > db.inactiveNs {
-		db.mu.Lock()
+		db.lock()
 		if db.peers[id] == p {
 			for name := range p.topics {
 				db.bumpTopic(db.topics[name])
 			}
 			db.bump()
 		}
-		db.mu.Unlock()
+		db.unlock()
 	}
 	return true
 }
@@ -223,8 +265,8 @@ func (t *topicNode) channel(name string) *channelReg {
 // empty, of that channel too (registering a channel registers its topic).
 // It reports whether anything new was added. Names are not validated here.
 func (db *DB) Register(id, topic, channel string) (bool, error) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	p, ok := db.peers[id]
 	if !ok {
 		return false, ErrUnknownPeer
@@ -271,8 +313,8 @@ func (db *DB) Register(id, topic, channel string) (bool, error) {
 // Unregistering a topic does not remove its channels. It reports whether
 // the peer was removed from anything.
 func (db *DB) Unregister(id, topic, channel string) (bool, error) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	p, ok := db.peers[id]
 	if !ok {
 		return false, ErrUnknownPeer
@@ -362,8 +404,8 @@ func (db *DB) unregisterTopic(t *topicNode) {
 // are removed, together with the empty channels of such a topic. It
 // reports whether the peer was known.
 func (db *DB) RemovePeer(id string) bool {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	p, ok := db.peers[id]
 	if !ok {
 		return false
@@ -396,8 +438,8 @@ func (db *DB) RemovePeer(id string) bool {
 
 // CreateTopic adds a topic registration with no producers.
 func (db *DB) CreateTopic(topic string) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	t := db.node(topic)
 	if !t.registered {
 		db.registerTopic(t)
@@ -408,8 +450,8 @@ func (db *DB) CreateTopic(topic string) {
 // CreateChannel adds a channel registration and its topic registration,
 // with no producers.
 func (db *DB) CreateChannel(topic, channel string) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	t := db.node(topic)
 	t.channel(channel)
 	db.registerTopic(t)
@@ -419,8 +461,8 @@ func (db *DB) CreateChannel(topic, channel string) {
 // DeleteTopic removes the topic registration and all its channels,
 // whatever producers they have. It reports whether anything existed.
 func (db *DB) DeleteTopic(topic string) bool {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	t := db.topics[topic]
 	if t == nil {
 		return false
@@ -445,8 +487,8 @@ func (db *DB) DeleteTopic(topic string) bool {
 // DeleteChannel removes one channel registration whatever its producers.
 // It reports false if the channel did not exist.
 func (db *DB) DeleteChannel(topic, channel string) bool {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	t := db.topics[topic]
 	if t == nil {
 		return false
@@ -473,8 +515,8 @@ func (db *DB) DeleteChannel(topic, channel string) bool {
 // tombstoned from now on, hiding it from Lookup for the tombstone
 // lifetime. It returns how many producers it marked.
 func (db *DB) Tombstone(topic, node string) int {
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.lock()
+	defer db.unlock()
 	t := db.topics[topic]
 	if t == nil {
 		return 0
