@@ -24,6 +24,7 @@ test: vet lint
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./lookup/wire/
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./lookup/httpapi/
+	$(GO) test -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./lookup/dnsserver/
 
 # A local cluster on 127.0.0.1: 3 lookupds, 2 producerd sidekicks, the merged view.
 demo: build

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
@@ -16,13 +17,17 @@ import (
 
 // newMetrics returns the /metrics handler: a Prometheus registry of this
 // server's own (not the process-global one, so several servers can live in
-// one process), read from the registry and TCP counters at scrape time.
+// one process), read from the registry, TCP and DNS counters at scrape
+// time.
 func newMetrics(s *Server) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newStatsCollector(s.db.Stats, s.tcp.Stats))
 	// s.api does not exist yet: read it at scrape time.
 	reg.MustRegister(newBlockingCollector(func() httpapi.BlockingStats { return s.api.BlockingStats() }))
+	if s.dns != nil {
+		reg.MustRegister(newDNSCollector(s.dns.Stats))
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "lookupd", Name: "build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": Version, "compat": CompatVersion},
@@ -30,103 +35,111 @@ func newMetrics(s *Server) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-// statsCollector reports the registry and TCP counters. Each scrape reads
-// the registry's Stats, which walks its topics and producers, once and
-// takes every gauge from that one reading.
-type statsCollector struct {
-	db      func() registry.Stats
-	tcp     func() tcpserver.Stats
-	metrics []statMetric
+// snapshotCollector reports metrics that are all taken from one reading
+// of S per scrape.
+type snapshotCollector[S any] struct {
+	read    func() S
+	metrics []statMetric[S]
 }
 
-type statMetric struct {
+type statMetric[S any] struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
-	value func(registry.Stats, tcpserver.Stats) int64
+	value func(S) int64
 }
 
-func newStatsCollector(db func() registry.Stats, tcp func() tcpserver.Stats) *statsCollector {
-	c := &statsCollector{db: db, tcp: tcp}
-	add := func(name, help string, kind prometheus.ValueType, value func(registry.Stats, tcpserver.Stats) int64) {
-		desc := prometheus.NewDesc(prometheus.BuildFQName("lookupd", "", name), help, nil, nil)
-		c.metrics = append(c.metrics, statMetric{desc: desc, kind: kind, value: value})
-	}
-	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
-	add("producers", "Identified producers (one per TCP connection that sent IDENTIFY).", gauge,
-		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Peers) })
-	add("topics", "Topic registrations.", gauge,
-		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Topics) })
-	add("channels", "Channel registrations.", gauge,
-		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Channels) })
-	add("registrations", "Producer memberships of topics and channels.", gauge,
-		func(d registry.Stats, _ tcpserver.Stats) int64 { return int64(d.Registrations) })
-	add("tcp_connections", "Open TCP connections.", gauge,
-		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Open })
-	add("tcp_connections_accepted_total", "TCP connections accepted.", counter,
-		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Accepted })
-	add("tcp_connections_rejected_total", "TCP connections refused by --max-tcp-clients.", counter,
-		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Rejected })
-	add("tcp_commands_total", "V1 commands executed.", counter,
-		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Commands })
-	add("tcp_errors_total", "V1 protocol errors sent to clients.", counter,
-		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Errors })
-	add("tcp_idle_timeouts_total", "TCP connections closed by --client-idle-timeout.", counter,
-		func(_ registry.Stats, t tcpserver.Stats) int64 { return t.Timeouts })
-	return c
+func (c *snapshotCollector[S]) add(name, help string, kind prometheus.ValueType, value func(S) int64) {
+	desc := prometheus.NewDesc(prometheus.BuildFQName("lookupd", "", name), help, nil, nil)
+	c.metrics = append(c.metrics, statMetric[S]{desc: desc, kind: kind, value: value})
 }
 
 // Describe implements prometheus.Collector.
-func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c *snapshotCollector[S]) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range c.metrics {
 		ch <- m.desc
 	}
 }
 
-// Collect implements prometheus.Collector: one registry walk per scrape.
-func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
-	d, t := c.db(), c.tcp()
+// Collect implements prometheus.Collector: one reading per scrape.
+func (c *snapshotCollector[S]) Collect(ch chan<- prometheus.Metric) {
+	st := c.read()
 	for _, m := range c.metrics {
-		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value(d, t)))
+		ch <- prometheus.MustNewConstMetric(m.desc, m.kind, float64(m.value(st)))
 	}
 }
 
-// blockingCollector reports the blocking-query counters, read once per
-// scrape.
-type blockingCollector struct {
-	stats                               func() httpapi.BlockingStats
-	waiting, keys, total, woken, capped *prometheus.Desc
+// daemonStats is one reading of the registry and TCP counters. The
+// registry's Stats walks its topics and producers, so a scrape reads it
+// once and takes every gauge from that reading.
+type daemonStats struct {
+	db  registry.Stats
+	tcp tcpserver.Stats
 }
 
-func newBlockingCollector(stats func() httpapi.BlockingStats) *blockingCollector {
-	desc := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc(prometheus.BuildFQName("lookupd", "", name), help, nil, nil)
-	}
-	return &blockingCollector{
-		stats:   stats,
-		waiting: desc("blocking_queries", "Blocking queries (?index=) held now."),
-		keys:    desc("blocking_query_keys", "Distinct answers that blocking queries wait on."),
-		total:   desc("blocking_queries_total", "Blocking queries held since start."),
-		woken:   desc("blocking_queries_woken_total", "Blocking queries woken by a change of their answer."),
-		capped:  desc("blocking_queries_capped_total", "Blocking queries answered at once because --max-blocking-queries were held."),
-	}
-}
-
-// Describe implements prometheus.Collector.
-func (c *blockingCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.waiting, c.keys, c.total, c.woken, c.capped} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *blockingCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.stats()
+func newStatsCollector(db func() registry.Stats, tcp func() tcpserver.Stats) *snapshotCollector[daemonStats] {
+	c := &snapshotCollector[daemonStats]{read: func() daemonStats { return daemonStats{db: db(), tcp: tcp()} }}
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
-	ch <- prometheus.MustNewConstMetric(c.waiting, gauge, float64(s.Waiting))
-	ch <- prometheus.MustNewConstMetric(c.keys, gauge, float64(s.Keys))
-	ch <- prometheus.MustNewConstMetric(c.total, counter, float64(s.Total))
-	ch <- prometheus.MustNewConstMetric(c.woken, counter, float64(s.Woken))
-	ch <- prometheus.MustNewConstMetric(c.capped, counter, float64(s.Capped))
+	c.add("producers", "Identified producers (one per TCP connection that sent IDENTIFY).", gauge,
+		func(s daemonStats) int64 { return int64(s.db.Peers) })
+	c.add("topics", "Topic registrations.", gauge,
+		func(s daemonStats) int64 { return int64(s.db.Topics) })
+	c.add("channels", "Channel registrations.", gauge,
+		func(s daemonStats) int64 { return int64(s.db.Channels) })
+	c.add("registrations", "Producer memberships of topics and channels.", gauge,
+		func(s daemonStats) int64 { return int64(s.db.Registrations) })
+	c.add("tcp_connections", "Open TCP connections.", gauge,
+		func(s daemonStats) int64 { return s.tcp.Open })
+	c.add("tcp_connections_accepted_total", "TCP connections accepted.", counter,
+		func(s daemonStats) int64 { return s.tcp.Accepted })
+	c.add("tcp_connections_rejected_total", "TCP connections refused by --max-tcp-clients.", counter,
+		func(s daemonStats) int64 { return s.tcp.Rejected })
+	c.add("tcp_commands_total", "V1 commands executed.", counter,
+		func(s daemonStats) int64 { return s.tcp.Commands })
+	c.add("tcp_errors_total", "V1 protocol errors sent to clients.", counter,
+		func(s daemonStats) int64 { return s.tcp.Errors })
+	c.add("tcp_idle_timeouts_total", "TCP connections closed by --client-idle-timeout.", counter,
+		func(s daemonStats) int64 { return s.tcp.Timeouts })
+	return c
+}
+
+func newBlockingCollector(read func() httpapi.BlockingStats) *snapshotCollector[httpapi.BlockingStats] {
+	c := &snapshotCollector[httpapi.BlockingStats]{read: read}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	c.add("blocking_queries", "Blocking queries (?index=) held now.", gauge,
+		func(s httpapi.BlockingStats) int64 { return int64(s.Waiting) })
+	c.add("blocking_query_keys", "Distinct answers that blocking queries wait on.", gauge,
+		func(s httpapi.BlockingStats) int64 { return int64(s.Keys) })
+	c.add("blocking_queries_total", "Blocking queries held since start.", counter,
+		func(s httpapi.BlockingStats) int64 { return int64(s.Total) })
+	c.add("blocking_queries_woken_total", "Blocking queries woken by a change of their answer.", counter,
+		func(s httpapi.BlockingStats) int64 { return int64(s.Woken) })
+	c.add("blocking_queries_capped_total", "Blocking queries answered at once because --max-blocking-queries were held.", counter,
+		func(s httpapi.BlockingStats) int64 { return int64(s.Capped) })
+	return c
+}
+
+func newDNSCollector(read func() dnsserver.Stats) *snapshotCollector[dnsserver.Stats] {
+	c := &snapshotCollector[dnsserver.Stats]{read: read}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	c.add("dns_udp_queries_total", "DNS queries answered over UDP.", counter,
+		func(s dnsserver.Stats) int64 { return s.UDPQueries })
+	c.add("dns_tcp_queries_total", "DNS queries answered over TCP.", counter,
+		func(s dnsserver.Stats) int64 { return s.TCPQueries })
+	c.add("dns_dropped_total", "DNS packets dropped unanswered (malformed, or not a query).", counter,
+		func(s dnsserver.Stats) int64 { return s.Dropped })
+	c.add("dns_truncated_total", "DNS answers sent with the TC bit.", counter,
+		func(s dnsserver.Stats) int64 { return s.Truncated })
+	c.add("dns_nxdomain_total", "DNS NXDOMAIN answers.", counter,
+		func(s dnsserver.Stats) int64 { return s.NXDomain })
+	c.add("dns_refused_total", "DNS REFUSED answers (a name outside --dns-zone).", counter,
+		func(s dnsserver.Stats) int64 { return s.Refused })
+	c.add("dns_servfail_total", "DNS SERVFAIL answers.", counter,
+		func(s dnsserver.Stats) int64 { return s.SourceErrors })
+	c.add("dns_tcp_connections", "Open DNS TCP connections.", gauge,
+		func(s dnsserver.Stats) int64 { return s.TCPOpen })
+	c.add("dns_tcp_connections_rejected_total", "DNS TCP connections refused by --dns-max-tcp-connections.", counter,
+		func(s dnsserver.Stats) int64 { return s.TCPRejected })
+	return c
 }
 
 // statsJSON is the body of GET /stats, this daemon's own endpoint.
@@ -153,6 +166,8 @@ type statsJSON struct {
 		Woken   uint64 `json:"woken"`
 		Capped  uint64 `json:"capped"`
 	} `json:"blocking"`
+	// DNS is present when --dns-address is set.
+	DNS *dnsserver.Stats `json:"dns,omitempty"`
 }
 
 func (s *Server) writeStats(w http.ResponseWriter) {
@@ -167,6 +182,10 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 	out.TCP.Commands, out.TCP.Errors, out.TCP.Timeouts = ts.Commands, ts.Errors, ts.Timeouts
 	bs := s.api.BlockingStats()
 	out.Blocking.Waiting, out.Blocking.Keys, out.Blocking.Total, out.Blocking.Woken, out.Blocking.Capped = bs.Waiting, bs.Keys, bs.Total, bs.Woken, bs.Capped
+	if s.dns != nil {
+		st := s.dns.Stats()
+		out.DNS = &st
+	}
 	body, _ := json.Marshal(out)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-NSQ-Content-Type", "nsq; version=1.0")

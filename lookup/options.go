@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/config"
+	"github.com/lookupd/lookupd/lookup/dnsserver"
 )
 
 // Version is this build's version, printed by --version and exported as a
@@ -56,6 +57,22 @@ type Options struct {
 	HTTPMaxHeaderBytes int           `flag:"http-max-header-bytes" help:"maximum HTTP request header size in bytes (request line included)"`
 	ShutdownTimeout    time.Duration `flag:"shutdown-timeout" help:"how long a graceful shutdown may take"`
 
+	// DNSAddress is host:port to serve DNS on, UDP and TCP on the same
+	// port; empty (the default) means no DNS server.
+	DNSAddress string `flag:"dns-address" help:"<addr>:<port> to serve DNS on, UDP and TCP (empty: no DNS server)"`
+	// DNSZone is the domain the DNS server answers for.
+	DNSZone string `flag:"dns-zone" help:"domain the DNS server answers for"`
+	// DNSTTL is the TTL of DNS records, cut to the time until the answer
+	// could change by itself; 0 means answers are not to be cached.
+	DNSTTL time.Duration `flag:"dns-ttl" help:"TTL of DNS records, cut to the time until the answer could change by itself"`
+	// DNSMaxTCPConnections caps concurrent DNS TCP connections (0: no cap).
+	DNSMaxTCPConnections int `flag:"dns-max-tcp-connections" help:"maximum concurrent DNS TCP connections (0: no limit)"`
+	// DNSTCPIdleTimeout closes a DNS TCP connection that sends no complete
+	// query for this long.
+	DNSTCPIdleTimeout time.Duration `flag:"dns-tcp-idle-timeout" help:"close a DNS TCP connection that sends no complete query this long"`
+	// DNSMaxUDPSize caps the EDNS0 size honoured over UDP.
+	DNSMaxUDPSize int `flag:"dns-max-udp-size" help:"largest EDNS0 UDP answer size honoured (512..65535)"`
+
 	// Logger, if set, receives all logs and LogLevel/LogPrefix are ignored.
 	Logger *slog.Logger
 	// Now is the clock (tests inject one); default time.Now.
@@ -95,6 +112,13 @@ func NewOptions() *Options {
 		HTTPIdleTimeout:    120 * time.Second,
 		HTTPMaxHeaderBytes: 64 * 1024,
 		ShutdownTimeout:    10 * time.Second,
+
+		DNSAddress:           "",
+		DNSZone:              "lookupd.",
+		DNSTTL:               5 * time.Second,
+		DNSMaxTCPConnections: 256,
+		DNSTCPIdleTimeout:    10 * time.Second,
+		DNSMaxUDPSize:        1232,
 	}
 }
 
@@ -128,6 +152,14 @@ func (o *Options) Validate() error {
 	v.AtLeast("max-registrations-per-producer", o.MaxRegistrationsPerProducer, 0)
 	v.AtLeast("max-blocking-queries", o.MaxBlockingQueries, 0)
 	v.AtLeast("http-max-header-bytes", o.HTTPMaxHeaderBytes, 1024)
+	if o.DNSAddress != "" {
+		v.ListenAddress("dns-address", o.DNSAddress)
+	}
+	v.Add("dns-zone", dnsserver.ValidateZone(o.DNSZone))
+	v.Check(o.DNSTTL >= 0 && o.DNSTTL <= 24*time.Hour, "dns-ttl", "must be in 0s..24h, got %s", o.DNSTTL)
+	v.AtLeast("dns-max-tcp-connections", o.DNSMaxTCPConnections, 0)
+	v.Positive("dns-tcp-idle-timeout", o.DNSTCPIdleTimeout)
+	v.InRange("dns-max-udp-size", o.DNSMaxUDPSize, 512, 65535)
 	return v.Err()
 }
 

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
@@ -28,6 +30,7 @@ type Server struct {
 	tcpLn   net.Listener
 	httpLn  *httpapi.Listener
 	httpSrv *http.Server
+	dns     *dnsserver.Server // nil when DNSAddress is empty
 	started time.Time
 
 	runOnce sync.Once
@@ -90,6 +93,22 @@ func New(opts *Options) (*Server, error) {
 		s.closeListeners()
 		return nil, err
 	}
+	if s.opts.DNSAddress != "" {
+		s.dns, err = dnsserver.New(registrySource{db: s.db}, dnsserver.Options{
+			Address:           s.opts.DNSAddress,
+			Zone:              s.opts.DNSZone,
+			TTL:               s.opts.DNSTTL,
+			MaxUDPSize:        s.opts.DNSMaxUDPSize,
+			MaxTCPConnections: s.opts.DNSMaxTCPConnections,
+			TCPIdleTimeout:    s.opts.DNSTCPIdleTimeout,
+			Logger:            s.log,
+			Now:               s.opts.Now,
+		})
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+	}
 	metrics := newMetrics(s)
 	s.api = httpapi.New(s.db, httpapi.Options{
 		Version:            CompatVersion,
@@ -127,12 +146,24 @@ func (s *Server) HTTPAddr() *net.TCPAddr { return s.httpLn.Addr().(*net.TCPAddr)
 // BlockingStats returns the blocking-query counters.
 func (s *Server) BlockingStats() httpapi.BlockingStats { return s.api.BlockingStats() }
 
+// DNSAddr returns the bound DNS address (UDP and TCP share its port), and
+// false when the DNS server is off.
+func (s *Server) DNSAddr() (netip.AddrPort, bool) {
+	if s.dns == nil {
+		return netip.AddrPort{}, false
+	}
+	return s.dns.Addr(), true
+}
+
 // DB returns the registry, for in-process inspection (tests, embedding).
 func (s *Server) DB() *registry.DB { return s.db }
 
 func (s *Server) closeListeners() {
 	s.tcpLn.Close()
 	s.httpLn.Close()
+	if s.dns != nil {
+		s.dns.Close()
+	}
 }
 
 // Close releases the listeners of a Server that will never Run. After Run
@@ -141,9 +172,10 @@ func (s *Server) Close() {
 	s.runOnce.Do(s.closeListeners)
 }
 
-// Run serves both listeners until ctx ends or one fails, then shuts down:
-// it closes the listeners, closes every TCP connection (their
-// registrations are removed), shuts the HTTP server down within
+// Run serves the listeners (TCP, HTTP and, when on, DNS) until ctx ends or
+// one fails, then shuts down: it closes the listeners, closes every TCP
+// connection (their registrations are removed), stops the DNS server,
+// shuts the HTTP server down within
 // ShutdownTimeout, and returns after every goroutine it started has
 // exited. It returns nil on a clean shutdown. Run may be called once.
 func (s *Server) Run(ctx context.Context) error {
@@ -157,8 +189,17 @@ func (s *Server) Run(ctx context.Context) error {
 		"broadcast_address", s.opts.BroadcastAddress)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	stopAPI := s.api.Start()
+	dnsCtx, stopDNS := context.WithCancel(context.Background())
+	defer stopDNS()
+	if s.dns != nil {
+		wg.Go(func() {
+			if err := s.dns.Run(dnsCtx); err != nil {
+				errc <- fmt.Errorf("dns server: %w", err)
+			}
+		})
+	}
 	wg.Go(func() {
 		if err := s.tcp.Serve(s.tcpLn); err != nil {
 			errc <- fmt.Errorf("tcp server: %w", err)
@@ -183,6 +224,7 @@ func (s *Server) Run(ctx context.Context) error {
 	stopAPI()
 	s.tcpLn.Close()
 	s.tcp.Close()
+	stopDNS()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	if err := s.httpSrv.Shutdown(sctx); err != nil {
 		s.log.Warn("http shutdown incomplete, closing", "err", err)

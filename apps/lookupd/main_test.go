@@ -26,6 +26,10 @@ http_address = "127.0.0.1:5161"
 inactive_producer_timeout = "90s"
 max_tcp_clients = 7
 max_blocking_queries = 9
+dns_address = "127.0.0.1:5353"
+dns_zone = "nsq.example."
+dns_ttl = "2s"
+dns_max_tcp_connections = 11
 `)
 	tests := []struct {
 		name  string
@@ -45,6 +49,10 @@ max_blocking_queries = 9
 			if o.MaxBlockingQueries != 16384 {
 				t.Errorf("max blocking queries %d, want 16384", o.MaxBlockingQueries)
 			}
+			if o.DNSAddress != "" || o.DNSZone != "lookupd." || o.DNSTTL != 5*time.Second || o.DNSMaxTCPConnections != 256 ||
+				o.DNSMaxUDPSize != 1232 || o.DNSTCPIdleTimeout != 10*time.Second {
+				t.Errorf("dns defaults %+v", o)
+			}
 			host, _ := os.Hostname()
 			if o.BroadcastAddress != host {
 				t.Errorf("broadcast address %q, want hostname %q", o.BroadcastAddress, host)
@@ -61,6 +69,14 @@ max_blocking_queries = 9
 			}
 			if o.IdleTimeout() != 180*time.Second {
 				t.Errorf("idle timeout %s", o.IdleTimeout())
+			}
+			if o.DNSAddress != "127.0.0.1:5353" || o.DNSZone != "nsq.example." || o.DNSTTL != 2*time.Second || o.DNSMaxTCPConnections != 11 {
+				t.Errorf("dns options %q %q %s %d", o.DNSAddress, o.DNSZone, o.DNSTTL, o.DNSMaxTCPConnections)
+			}
+		}},
+		{"dns flags", []string{"--dns-address=127.0.0.1:0", "--dns-zone=svc.example", "--dns-ttl=0s", "--dns-max-udp-size=4096", "--dns-tcp-idle-timeout=3s"}, func(t *testing.T, o *lookup.Options) {
+			if o.DNSAddress != "127.0.0.1:0" || o.DNSZone != "svc.example" || o.DNSTTL != 0 || o.DNSMaxUDPSize != 4096 || o.DNSTCPIdleTimeout != 3*time.Second {
+				t.Errorf("got %+v", o)
 			}
 		}},
 		{"flag beats config file", []string{"--config", cfg, "--tcp-address=127.0.0.1:6160", "--inactive-producer-timeout=1m", "--max-blocking-queries=0"}, func(t *testing.T, o *lookup.Options) {
@@ -99,6 +115,10 @@ func TestParseOptions_Errors(t *testing.T) {
 		{"bad address", []string{"--tcp-address=nonsense"}, "", `--tcp-address: want host:port, got "nonsense"`},
 		{"negative timeout", []string{"--inactive-producer-timeout=-1s"}, "", "--inactive-producer-timeout: must be positive, got -1s"},
 		{"idle shorter than inactive", []string{"--client-idle-timeout=1s"}, "", "--client-idle-timeout: 1s is shorter than --inactive-producer-timeout 5m0s"},
+		{"bad dns zone", []string{"--dns-zone=a..b"}, "", `--dns-zone: zone "a..b" is not a valid domain name`},
+		{"bad dns address", []string{"--dns-address=nonsense"}, "", `--dns-address: want host:port, got "nonsense"`},
+		{"negative dns ttl", []string{"--dns-ttl=-1s"}, "", "--dns-ttl: must be in 0s..24h, got -1s"},
+		{"small dns udp size", nil, `dns_max_udp_size = 100`, "--dns-max-udp-size: must be in 512..65535, got 100"},
 		{"bad toml", nil, `tcp_address = `, "config file "},
 		{"stray argument", []string{"extra"}, "", "unexpected arguments"},
 	}

@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/internal/connset"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
@@ -68,10 +67,8 @@ type Server struct {
 	// input gives its buffer back, so an idle one holds none.
 	readers sync.Pool
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	conns *connset.Set
+	wg    sync.WaitGroup
 
 	accepted, rejected, commands, errs, timeouts atomic.Int64
 }
@@ -103,7 +100,7 @@ func New(db *registry.DB, opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Logger.With("component", "tcp"),
 		identify: id,
-		conns:    make(map[net.Conn]struct{}),
+		conns:    connset.New(opts.MaxConnections),
 	}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, opts.MaxLineLength) }
 	return s, nil
@@ -115,23 +112,14 @@ func New(db *registry.DB, opts Options) (*Server, error) {
 // the accept error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
 	defer s.wg.Wait()
-	var backoff time.Duration
 	for {
-		conn, err := ln.Accept()
+		conn, err := connset.Accept(ln, s.log)
+		if errors.Is(err, net.ErrClosed) {
+			return nil
+		}
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed", "err", err, "retry_in", backoff)
-				time.Sleep(backoff) // accept backoff, not test synchronisation
-				continue
-			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		backoff = 0
 		if !s.track(conn) {
 			continue
 		}
@@ -139,58 +127,29 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
-}
-
 // track records conn, or closes it if the server is closed or full.
 func (s *Server) track(conn net.Conn) bool {
-	s.mu.Lock()
-	full := s.opts.MaxConnections > 0 && len(s.conns) >= s.opts.MaxConnections
-	if s.closed || full {
-		s.mu.Unlock()
-		conn.Close()
-		if full {
-			s.rejected.Add(1)
-			s.log.Warn("connection refused: too many clients", "remote_addr", conn.RemoteAddr().String(), "max", s.opts.MaxConnections)
-		}
-		return false
+	added, full := s.conns.Add(conn)
+	if full {
+		s.rejected.Add(1)
+		s.log.Warn("connection refused: too many clients", "remote_addr", conn.RemoteAddr().String(), "max", s.opts.MaxConnections)
 	}
-	s.conns[conn] = struct{}{}
-	s.mu.Unlock()
-	s.accepted.Add(1)
-	return true
+	if added {
+		s.accepted.Add(1)
+	}
+	return added
 }
 
-func (s *Server) untrack(conn net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, conn)
-	s.mu.Unlock()
-}
+func (s *Server) untrack(conn net.Conn) { s.conns.Remove(conn) }
 
 // Close closes every open connection and refuses new ones. Handlers remove
 // their registrations as they exit; Serve waits for them.
-func (s *Server) Close() {
-	s.mu.Lock()
-	s.closed = true
-	// track adds nothing once closed is set, so this copy is every
-	// connection there will be; closing them unlocked keeps a slow Close
-	// from stalling Stats and the handlers' untrack.
-	conns := slices.Collect(maps.Keys(s.conns))
-	s.mu.Unlock()
-	for _, c := range conns {
-		c.Close()
-	}
-}
+func (s *Server) Close() { s.conns.Close() }
 
 // Stats returns connection counters.
 func (s *Server) Stats() Stats {
-	s.mu.Lock()
-	open := int64(len(s.conns))
-	s.mu.Unlock()
 	return Stats{
-		Open:     open,
+		Open:     int64(s.conns.Len()),
 		Accepted: s.accepted.Load(),
 		Rejected: s.rejected.Load(),
 		Commands: s.commands.Load(),

@@ -1,0 +1,6 @@
+// Package connset is what the daemon's stream listeners (the V1 TCP
+// server and the DNS server's TCP side) share: a set of open connections
+// with a cap, and an accept call that rides out temporary errors.
+//
+// Package connset imports nothing from this project.
+package connset

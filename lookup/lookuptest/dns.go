@@ -1,0 +1,44 @@
+package lookuptest
+
+import (
+	"context"
+	"net"
+	"sync"
+)
+
+// Resolver is Go's own DNS resolver sending every query to one server
+// (for example 127.0.0.1:port of an in-process DNS server), whatever the
+// system configuration names. It records the networks it dials, so a test
+// can see a fall-back from UDP to TCP. Its methods are safe for concurrent
+// use.
+type Resolver struct {
+	*net.Resolver
+	mu     sync.Mutex
+	dialed []string
+}
+
+// NewResolver returns a Resolver that queries addr ("host:port") only.
+func NewResolver(addr string) *Resolver {
+	r := &Resolver{}
+	r.Resolver = &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			r.mu.Lock()
+			r.dialed = append(r.dialed, network)
+			r.mu.Unlock()
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	return r
+}
+
+// Dialed returns the networks ("udp", "tcp") dialled so far, in order, and
+// forgets them. The caller owns the slice.
+func (r *Resolver) Dialed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.dialed
+	r.dialed = nil
+	return out
+}
