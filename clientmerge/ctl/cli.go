@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := opts.Validate(); err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
-	cl, err := NewCluster(opts.LookupdHTTPAddresses, opts.Timeout)
+	cl, err := NewCluster(opts.LookupdHTTPAddresses, opts.Timeout, nil)
 	if err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}
 	}

@@ -28,10 +28,14 @@ type Cluster struct {
 
 // NewCluster returns a Cluster over the lookupds' HTTP addresses
 // ("host:port" or a base URL). timeout bounds each lookupd's answer to
-// each query. NewCluster does no I/O; it fails for an empty list or an
-// address clientmerge rejects.
-func NewCluster(addrs []string, timeout time.Duration) (*Cluster, error) {
+// each query. log receives the watches' poll failures (nil: discarded).
+// NewCluster does no I/O; it fails for an empty list or an address
+// clientmerge rejects.
+func NewCluster(addrs []string, timeout time.Duration, log *slog.Logger) (*Cluster, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if log == nil {
+		log = quiet
+	}
 	merged, err := clientmerge.New(addrs, clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(quiet))
 	if err != nil {
 		return nil, err
@@ -47,7 +51,7 @@ func NewCluster(addrs []string, timeout time.Duration) (*Cluster, error) {
 	for i, a := range addrs {
 		// Snapshots off: a lookupd that fails must show as failed, not as
 		// its last answer.
-		c.each[i], err = clientmerge.New([]string{a}, clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(quiet))
+		c.each[i], err = clientmerge.New([]string{a}, clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(log))
 		if err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package ctl
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -461,13 +460,12 @@ func cmdWatch(e *cmdEnv) int {
 	if len(e.args) == 1 {
 		topic = e.args[0]
 	}
-	fetch := func(ctx context.Context) *Survey { return e.cl.Survey(ctx) }
-	if topic != "" {
-		fetch = func(ctx context.Context) *Survey { s, _ := e.cl.TopicSurvey(ctx, topic); return s }
-	}
 	tr := NewTracker()
 	first := true
-	Poll(e.ctx, e.opts.Interval, fetch, func(s *Survey) {
+	e.cl.Live(e.ctx, topic, e.opts.Interval, func(s *Survey, _ []Health, changed bool) {
+		if !changed {
+			return
+		}
 		events := tr.Update(s)
 		if first && e.opts.Output == "json" {
 			e.writeJSON(watchEvent{Time: s.At, Event: "watching", Topic: topic, Of: len(s.Lookupds), Up: s.Up().Count(), Producers: len(s.Producers)})
@@ -492,26 +490,4 @@ func cmdWatch(e *cmdEnv) int {
 		}
 	})
 	return ExitOK
-}
-
-// Poll calls fetch at once and then every interval until ctx ends, and
-// hands each Survey to fn on the calling goroutine. It returns when ctx
-// ends; the next fetch waits for fn to return.
-func Poll(ctx context.Context, interval time.Duration, fetch func(context.Context) *Survey, fn func(*Survey)) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		start := time.Now()
-		s := fetch(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		fn(s)
-		t.Reset(max(interval-time.Since(start), 0))
-	}
 }

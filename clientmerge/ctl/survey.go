@@ -137,6 +137,16 @@ func (c *Cluster) Survey(ctx context.Context) *Survey {
 func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Survey {
 	n := len(states)
 	s := &Survey{At: at, Lookupds: states}
+	// Sets are cut from shared slabs: one allocation per thousand entries.
+	var slab []bool
+	newSet := func() Set {
+		if len(slab) < n {
+			slab = make([]bool, 1024*max(n, 1))
+		}
+		set := Set(slab[:n:n])
+		slab = slab[n:]
+		return set
+	}
 	lists := make([][]string, n)
 	for i, v := range views {
 		if states[i].Up() {
@@ -159,7 +169,7 @@ func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Surv
 				idx[addr] = j
 				s.Producers = append(s.Producers, ProducerState{
 					Addr: addr, Hostname: nd.Hostname, BroadcastAddress: nd.BroadcastAddress,
-					TCPPort: nd.TCPPort, HTTPPort: nd.HTTPPort, Version: nd.Version, By: make(Set, n),
+					TCPPort: nd.TCPPort, HTTPPort: nd.HTTPPort, Version: nd.Version, By: newSet(),
 				})
 				topicIdx = append(topicIdx, map[string]int{})
 			}
@@ -170,7 +180,7 @@ func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Surv
 				if !ok {
 					k = len(p.Topics)
 					topicIdx[j][t] = k
-					p.Topics = append(p.Topics, ProducerTopic{Name: t, By: make(Set, n), Tombstoned: make(Set, n)})
+					p.Topics = append(p.Topics, ProducerTopic{Name: t, By: newSet(), Tombstoned: newSet()})
 				}
 				p.Topics[k].By[i] = true
 				if ti < len(nd.Tombstones) && nd.Tombstones[ti] {
@@ -192,13 +202,18 @@ func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Surv
 func presence(n int, lists [][]string) []Listed {
 	idx := map[string]int{}
 	var out []Listed
+	var slab []bool
 	for i, l := range lists {
 		for _, name := range l {
 			j, ok := idx[name]
 			if !ok {
 				j = len(out)
 				idx[name] = j
-				out = append(out, Listed{Name: name, By: make(Set, n)})
+				if len(slab) < n {
+					slab = make([]bool, 1024*n)
+				}
+				out = append(out, Listed{Name: name, By: Set(slab[:n:n])})
+				slab = slab[n:]
 			}
 			out[j].By[i] = true
 		}

@@ -57,16 +57,20 @@ type tracked struct {
 	hostname  string
 	joinedAt  time.Time // set until the producer reaches every answering lookupd
 	leavingAt time.Time // set when some lookupd stopped listing it
+	gen       uint64    // the last Update that saw it listed
 }
 
 // Tracker turns successive Surveys into Events. The first Survey is the
 // baseline: it yields only EventDown for lookupds already down. What a
 // lookupd that does not answer listed is kept as it last was, so a
 // lookupd going down is one EventDown, not a leave of everything it
-// listed. A Tracker is not safe for concurrent use.
+// listed. An Update costs time linear in the Survey and allocates only for
+// what changed. A Tracker is not safe for concurrent use.
 type Tracker struct {
 	started   bool
+	gen       uint64
 	up        Set
+	known     Set // lookupds that have answered at least once
 	downSince []time.Time
 	keys      map[trackKey]*tracked
 }
@@ -83,7 +87,17 @@ func (t *Tracker) Update(s *Survey) []Event {
 	var out []Event
 	if t.downSince == nil {
 		t.downSince = make([]time.Time, n)
+		t.known = make(Set, n)
 	}
+	// A lookupd answering for the first time (down since the baseline)
+	// has nothing to compare with: what only it lists is taken in
+	// silently.
+	fresh := make(Set, n)
+	for i := range n {
+		fresh[i] = t.started && up[i] && !t.known[i]
+		t.known[i] = t.known[i] || up[i]
+	}
+	upChanged := !t.started
 	for i, l := range s.Lookupds {
 		was := !t.started || t.up[i]
 		switch {
@@ -93,43 +107,55 @@ func (t *Tracker) Update(s *Survey) []Event {
 		case !was && up[i]:
 			out = append(out, Event{At: s.At, Kind: EventBack, Lookupd: l.Addr, Took: s.At.Sub(t.downSince[i]), Of: n})
 		}
-	}
-
-	cur := make(map[trackKey]Set, len(t.keys))
-	hosts := map[string]string{}
-	for _, p := range s.Producers {
-		hosts[p.Addr] = p.Hostname
-		cur[trackKey{producer: p.Addr}] = p.By
-		for _, tp := range p.Topics {
-			cur[trackKey{topic: tp.Name, producer: p.Addr}] = tp.By
+		if t.started && was != up[i] {
+			upChanged = true
 		}
 	}
+	t.gen++
 	var changed []Event
-	step := func(k trackKey, now Set) {
+	step := func(k trackKey, now Set, hostname string) {
 		old := t.keys[k]
+		// What each lookupd lists now: the answer of those that answered,
+		// the last known state of the others.
+		listed := func(i int) bool {
+			if up[i] {
+				return now != nil && now[i]
+			}
+			return old != nil && old.by[i]
+		}
+		if old != nil {
+			if now != nil {
+				old.gen = t.gen
+			}
+			same := true
+			for i := range n {
+				if listed(i) != old.by[i] {
+					same = false
+					break
+				}
+			}
+			if same && !upChanged {
+				return
+			}
+		}
 		eff := make(Set, n)
 		for i := range eff {
-			switch {
-			case up[i]:
-				eff[i] = now != nil && now[i]
-			case old != nil:
-				eff[i] = old.by[i]
-			}
+			eff[i] = listed(i)
 		}
 		count := eff.Count()
 		switch {
 		case old == nil && count == 0:
 			return
 		case old == nil:
-			e := &tracked{by: eff, hostname: hosts[k.producer]}
+			e := &tracked{by: eff, hostname: hostname, gen: t.gen}
 			t.keys[k] = e
-			if !t.started {
+			if !t.started || fresh.Covers(eff) {
 				return
 			}
 			if !eff.Covers(up) {
 				e.joinedAt = s.At
 			}
-			changed = append(changed, Event{At: s.At, Kind: EventJoined, Topic: k.topic, Producer: k.producer, Hostname: e.hostname, By: eff, Of: n, Complete: e.joinedAt.IsZero()})
+			changed = append(changed, Event{At: s.At, Kind: EventJoined, Topic: k.topic, Producer: k.producer, Hostname: hostname, By: eff, Of: n, Complete: e.joinedAt.IsZero()})
 		case count == 0:
 			delete(t.keys, k)
 			ev := Event{At: s.At, Kind: EventLeft, Topic: k.topic, Producer: k.producer, Hostname: old.hostname, By: eff, Of: n}
@@ -157,12 +183,15 @@ func (t *Tracker) Update(s *Survey) []Event {
 			}
 		}
 	}
-	for k, by := range cur {
-		step(k, by)
+	for _, p := range s.Producers {
+		step(trackKey{producer: p.Addr}, p.By, p.Hostname)
+		for _, tp := range p.Topics {
+			step(trackKey{topic: tp.Name, producer: p.Addr}, tp.By, p.Hostname)
+		}
 	}
-	for k := range t.keys {
-		if _, ok := cur[k]; !ok {
-			step(k, nil)
+	for k, e := range t.keys {
+		if e.gen != t.gen {
+			step(k, nil, "")
 		}
 	}
 	sortEvents(changed)

@@ -79,6 +79,11 @@ func TestTracker(t *testing.T) {
 		{name: "down from the start", steps: []step{
 			{s: survey(0, "B", nil), want: []string{"down - B 0"}},
 		}},
+		{name: "a lookupd answering for the first time is taken in silently", steps: []step{
+			{s: survey(0, "C", map[string]string{"orders p1": "A"}), want: []string{"down - C 0"}},
+			{s: survey(1, "", map[string]string{"orders p1": "AC", "orders p2": "C"}), want: []string{"back - C 1"}},
+			{s: survey(2, "", map[string]string{"orders p1": "AC"}), want: []string{"left - 127.0.0.1:2 0", "left orders 127.0.0.1:2 0"}},
+		}},
 		{name: "reached counts only answering lookupds", steps: []step{
 			{s: survey(0, "C", nil), want: []string{"down - C 0"}},
 			{s: survey(1, "C", map[string]string{"p1": "A"}), want: []string{"joined - 127.0.0.1:1 0"}},

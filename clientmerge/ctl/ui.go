@@ -124,26 +124,21 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-// poll is the single loop that owns the Tracker.
+// poll is the single loop that owns the Tracker: Live calls back on
+// every change and every health round.
 func (s *Server) poll(ctx context.Context) {
 	tr := NewTracker()
-	pending := map[trackKey]int{} // joins waiting to reach every lookupd: key -> feed index by seq
-	Poll(ctx, s.opts.Interval, func(ctx context.Context) *Survey {
-		var hs []Health
-		var sv *Survey
-		var wg sync.WaitGroup
-		wg.Go(func() { hs = s.cl.Health(ctx) })
-		sv = s.cl.Survey(ctx)
-		wg.Wait()
-		s.setLookupds(hs, sv)
-		return sv
-	}, func(sv *Survey) {
-		s.setCluster(sv)
-		s.addEvents(tr.Update(sv), pending)
+	pending := map[trackKey]int{} // joins waiting to reach every lookupd: key -> feed seq
+	s.cl.Live(ctx, "", s.opts.Interval, func(sv *Survey, hs []Health, changed bool) {
+		s.setLookupds(hs)
+		if changed {
+			s.setCluster(sv)
+			s.addEvents(tr.Update(sv), pending)
+		}
 	})
 }
 
-// lookupdView is a lookupd in the "lookupds" event.
+// lookupdUI is a lookupd in the "lookupds" event.
 type lookupdUI struct {
 	Address   string  `json:"address"`
 	Up        bool    `json:"up"`
@@ -153,21 +148,15 @@ type lookupdUI struct {
 	Stats     *Stats  `json:"stats,omitempty"`
 }
 
-func (s *Server) setLookupds(hs []Health, sv *Survey) {
+func (s *Server) setLookupds(hs []Health) {
 	out := struct {
 		At       time.Time   `json:"at"`
 		Actions  bool        `json:"actions"`
 		Interval float64     `json:"interval_ms"`
 		Lookupds []lookupdUI `json:"lookupds"`
 	}{At: time.Now(), Actions: s.opts.EnableActions, Interval: ms(s.opts.Interval)}
-	for i, h := range hs {
-		l := lookupdUI{Address: h.Addr, Up: h.Err == nil && sv.Lookupds[i].Up(), LatencyMS: ms(h.Latency), Version: h.Version, Stats: h.Stats}
-		switch {
-		case h.Err != nil:
-			l.Error = h.Err.Error()
-		case !sv.Lookupds[i].Up():
-			l.Error = sv.Lookupds[i].Err.Error()
-		}
+	for _, h := range hs {
+		l := lookupdUI{Address: h.Addr, Up: h.Err == nil, Error: errText(h.Err), LatencyMS: ms(h.Latency), Version: h.Version, Stats: h.Stats}
 		out.Lookupds = append(out.Lookupds, l)
 	}
 	b, _ := json.Marshal(out)
@@ -181,6 +170,9 @@ func (s *Server) setLookupds(hs []Health, sv *Survey) {
 // clusterUI is the "cluster" event: compact, for 10,000s of topics.
 // Sets are strings of '0' and '1', one per lookupd.
 type clusterUI struct {
+	// Known marks the lookupds whose answers are current; the others are
+	// down, or up without an answer yet.
+	Known     string       `json:"known"`
 	Topics    [][2]string  `json:"topics"` // name, set
 	Producers []producerUI `json:"producers"`
 }
@@ -195,7 +187,7 @@ type producerUI struct {
 }
 
 func (s *Server) setCluster(sv *Survey) {
-	c := clusterUI{Topics: make([][2]string, len(sv.Topics)), Producers: make([]producerUI, len(sv.Producers))}
+	c := clusterUI{Known: sv.Up().String(), Topics: make([][2]string, len(sv.Topics)), Producers: make([]producerUI, len(sv.Producers))}
 	for i, t := range sv.Topics {
 		c.Topics[i] = [2]string{t.Name, t.By.String()}
 	}
@@ -221,15 +213,15 @@ func (s *Server) addEvents(evs []Event, pending map[trackKey]int) {
 		return
 	}
 	s.mu.Lock()
+	first := s.seq - len(s.feed) // seq of s.feed[0]
 	for _, ev := range evs {
 		k := trackKey{topic: ev.Topic, producer: ev.Producer}
 		if ev.Kind == EventReached {
 			if seq, ok := pending[k]; ok {
 				delete(pending, k)
-				if i := seq - (s.seq - len(s.feed)); i >= 0 && i < len(s.feed) {
-					e := s.feed[i]
+				if i := seq - first; i >= 0 && i < len(s.feed) {
+					e := &s.feed[i]
 					e.Reached, e.TookMS, e.By = true, ms(ev.Took), ev.By.String()
-					s.feed[i] = e
 				}
 			}
 			continue
@@ -249,9 +241,9 @@ func (s *Server) addEvents(evs []Event, pending map[trackKey]int) {
 		}
 		s.feed = append(s.feed, e)
 		s.seq++
-		if over := len(s.feed) - s.opts.FeedSize; over > 0 {
-			s.feed = append(s.feed[:0:0], s.feed[over:]...)
-		}
+	}
+	if over := len(s.feed) - s.opts.FeedSize; over > 0 {
+		s.feed = append(s.feed[:0:0], s.feed[over:]...)
 	}
 	// Joins that scrolled out of the feed are no longer tracked.
 	for k, seq := range pending {

@@ -32,11 +32,12 @@ func startUI(t *testing.T, c *testCluster, actions bool, interval time.Duration)
 	opts.HTTPAddress = "127.0.0.1:0"
 	opts.Interval = interval
 	opts.EnableActions = actions
-	cl, err := NewCluster(c.addrs, 2*time.Second)
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	cl, err := NewCluster(c.addrs, opts.Timeout, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewServer(cl, opts, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	s, err := NewServer(cl, opts, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +248,7 @@ func js[T any](t *testing.T, ctx context.Context, expr string) T {
 func waitJS(t *testing.T, ctx context.Context, c *testCluster, what, expr, want string) time.Duration {
 	t.Helper()
 	var got string
-	took, err := lookuptest.Poll(15*time.Second, func() error {
+	took, err := lookuptest.Poll(60*time.Second, func() error {
 		got = c.name(js[string](t, ctx, expr))
 		if got != want {
 			return fmt.Errorf("not yet")
@@ -277,7 +278,7 @@ func TestUI_Browser(t *testing.T) {
 	for i := range c.ds {
 		c.registerMany(i, 4550, "events", 10000)
 	}
-	s := startUI(t, c, true, 200*time.Millisecond)
+	s := startUI(t, c, true, 500*time.Millisecond)
 
 	if _, err := chromedp.Run(ctx, chromedp.Navigate(s.URL()+"#topic=orders")); err != nil {
 		t.Fatal(err)
@@ -303,7 +304,7 @@ func TestUI_Browser(t *testing.T) {
 	c.announce(0, 4650, "p5", "orders/billing")
 	took := waitJS(t, ctx, c, "joined producer", matrixJS,
 		`[["127.0.0.1:4150","yes","yes","yes"],["127.0.0.1:4250","yes","yes","no"],["127.0.0.1:4650","yes","no","no"]]`)
-	t.Logf("a join reached the page %s after REGISTER (polling every 200ms)", time.Since(start).Round(time.Millisecond))
+	t.Logf("a join reached the page %s after REGISTER (polling every 500ms)", time.Since(start).Round(time.Millisecond))
 	_ = took
 	c.announce(1, 4650, "p5", "orders/billing")
 	waitJS(t, ctx, c, "second lookupd", matrixJS,
