@@ -13,15 +13,14 @@ import (
 // lookupd i, or a round of health probes.
 type liveUpdate struct {
 	i      int
-	topics *[]string          // set by the topics (or lookup) watch
+	topics *[]string           // set by the topics (or lookup) watch
 	nodes  *[]clientmerge.Node // set by the nodes (or lookup) watch
-	health []Health           // set by the health probe
+	health []Health            // set by the health probe
 }
 
 // errNoAnswer marks a lookupd that answers /ping but whose watches have
 // delivered nothing yet.
 var errNoAnswer = errors.New("no answer to /topics or /nodes yet")
-
 
 // Live keeps a Survey current and calls fn with it, on the caller's
 // goroutine, after every change and every health round, until ctx ends;
