@@ -74,9 +74,9 @@ func (l Layout) UsedTopics() int {
 
 // Identity returns the IDENTIFY body of producer p: a distinct
 // broadcast address and ports, so no two producers look alike.
-func (l Layout) Identity(p int) wire.PeerInfo {
+func (l Layout) Identity(p int) wire.ProducerInfo {
 	port := 10000 + p%50000
-	return wire.PeerInfo{
+	return wire.ProducerInfo{
 		Hostname:         fmt.Sprintf("bench-producer-%05d", p),
 		BroadcastAddress: fmt.Sprintf("bench-producer-%05d.local", p),
 		TCPPort:          port,

@@ -8,7 +8,7 @@ package bench
 // grows the topic pool while a topic keeps the same number of producers.
 //
 // Run them with a time bound (each benchmark then takes about that long,
-// plus the untimed restore work of Unregister and RemovePeer); the machine
+// plus the untimed restore work of Unregister and RemoveProducer); the machine
 // is shared, so take the minimum over a few counts:
 //
 //	go test -run '^$' -bench '_[0-9]+x' -benchtime 100ms -count 3 ./bench/
@@ -62,13 +62,13 @@ type rbOurs struct {
 	layout Layout
 	db     *registry.DB
 	ids    []string
-	infos  []registry.PeerInfo
+	infos  []wire.ProducerInfo
 	used   []string // topic names that have producers
 }
 
-func rbInfo(l Layout, p int) registry.PeerInfo {
+func rbInfo(l Layout, p int) wire.ProducerInfo {
 	w := l.Identity(p)
-	return registry.PeerInfo{
+	return wire.ProducerInfo{
 		RemoteAddress: "10.0." + strconv.Itoa(p/250) + "." + strconv.Itoa(p%250) + ":40000",
 		Hostname:      w.Hostname, BroadcastAddress: w.BroadcastAddress,
 		TCPPort: w.TCPPort, HTTPPort: w.HTTPPort, Version: w.Version,
@@ -357,15 +357,15 @@ func benchUnregister(b *testing.B, s rbSize) {
 	})
 }
 
-// RemovePeer: a producer's connection ends and all its registrations go;
+// RemoveProducer: a producer's connection ends and all its registrations go;
 // it identifies and registers again with the timer stopped.
-func benchRemovePeer(b *testing.B, s rbSize) {
+func benchRemoveProducer(b *testing.B, s rbSize) {
 	rbRun(b, s, func(b *testing.B, f *rbOurs) {
 		i := 0
 		for b.Loop() {
 			p := i % len(f.ids)
-			if !f.db.RemovePeer(f.ids[p]) {
-				b.Fatal("RemovePeer: unknown peer")
+			if !f.db.RemoveProducer(f.ids[p]) {
+				b.Fatal("RemoveProducer: unknown producer")
 			}
 			b.StopTimer()
 			if err := f.db.Identify(f.ids[p], f.infos[p]); err != nil {
@@ -572,11 +572,11 @@ func BenchmarkUnregister_10000x10x2(b *testing.B) { benchUnregister(b, rbS10000)
 func BenchmarkUnregister_100x100x2(b *testing.B)  { benchUnregister(b, rbS100T) }
 func BenchmarkUnregister_1000x100x2(b *testing.B) { benchUnregister(b, rbS1000T) }
 
-func BenchmarkRemovePeer_100x10x2(b *testing.B)   { benchRemovePeer(b, rbS100) }
-func BenchmarkRemovePeer_1000x10x2(b *testing.B)  { benchRemovePeer(b, rbS1000) }
-func BenchmarkRemovePeer_10000x10x2(b *testing.B) { benchRemovePeer(b, rbS10000) }
-func BenchmarkRemovePeer_100x100x2(b *testing.B)  { benchRemovePeer(b, rbS100T) }
-func BenchmarkRemovePeer_1000x100x2(b *testing.B) { benchRemovePeer(b, rbS1000T) }
+func BenchmarkRemoveProducer_100x10x2(b *testing.B)   { benchRemoveProducer(b, rbS100) }
+func BenchmarkRemoveProducer_1000x10x2(b *testing.B)  { benchRemoveProducer(b, rbS1000) }
+func BenchmarkRemoveProducer_10000x10x2(b *testing.B) { benchRemoveProducer(b, rbS10000) }
+func BenchmarkRemoveProducer_100x100x2(b *testing.B)  { benchRemoveProducer(b, rbS100T) }
+func BenchmarkRemoveProducer_1000x100x2(b *testing.B) { benchRemoveProducer(b, rbS1000T) }
 
 func BenchmarkLookup_100x10x2(b *testing.B)   { benchLookup(b, rbS100) }
 func BenchmarkLookup_1000x10x2(b *testing.B)  { benchLookup(b, rbS1000) }

@@ -24,7 +24,7 @@ type producerConn struct {
 
 // dialProducer connects, sends the magic and IDENTIFY, and checks the
 // reply.
-func dialProducer(addr string, info wire.PeerInfo) (*producerConn, error) {
+func dialProducer(addr string, info wire.ProducerInfo) (*producerConn, error) {
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)

@@ -53,7 +53,7 @@ func (l *exampleLookupd) announce(tcpPort int, topic string) {
 	}
 	l.producers = append(l.producers, c)
 	c.SetDeadline(time.Now().Add(5 * time.Second))
-	identify, err := wire.EncodeIdentify(wire.PeerInfo{
+	identify, err := wire.EncodeIdentify(wire.ProducerInfo{
 		BroadcastAddress: "127.0.0.1", Hostname: "example", TCPPort: tcpPort, HTTPPort: tcpPort + 1, Version: "1.3.0",
 	})
 	if err != nil {

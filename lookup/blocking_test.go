@@ -165,10 +165,10 @@ func (e *blockingEnv) pending(ch <-chan reply, what string) {
 
 // producer connects a producer on tcpPort and registers topic/channel
 // pairs ("t" or "t c").
-func (e *blockingEnv) producer(tcpPort int, regs ...string) *lookuptest.Peer {
+func (e *blockingEnv) producer(tcpPort int, regs ...string) *lookuptest.Conn {
 	e.t.Helper()
 	p := lookuptest.Dial(e.t, e.d.TCPAddr().String())
-	p.Identify(lookuptest.PeerInfo(tcpPort))
+	p.Identify(lookuptest.ProducerInfo(tcpPort))
 	for _, r := range regs {
 		topic, channel, _ := strings.Cut(r, " ")
 		if got := string(p.Register(topic, channel)); got != "OK" {

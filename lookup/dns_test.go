@@ -53,8 +53,8 @@ func lookupSRV(t *testing.T, r *lookuptest.Resolver, name string) []string {
 	return out
 }
 
-func producerAt(host string, port int) wire.PeerInfo {
-	pi := lookuptest.PeerInfo(port)
+func producerAt(host string, port int) wire.ProducerInfo {
+	pi := lookuptest.ProducerInfo(port)
 	pi.BroadcastAddress = host
 	return pi
 }

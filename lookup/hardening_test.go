@@ -50,7 +50,7 @@ func stats(t *testing.T, srv *lookup.Server) tcpStats {
 
 // expectServing checks that the daemon answers HTTP and that the kept
 // producer is still connected, registered and listed.
-func expectServing(t *testing.T, srv *lookup.Server, keep *lookuptest.Peer) {
+func expectServing(t *testing.T, srv *lookup.Server, keep *lookuptest.Conn) {
 	t.Helper()
 	if code, body := lookuptest.Get(t, "http://"+srv.HTTPAddr().String()+"/ping"); code != 200 || string(body) != "OK" {
 		t.Fatalf("/ping: %d %q", code, body)
@@ -77,7 +77,7 @@ func TestHardening_AttacksLeaveDaemonServing(t *testing.T) {
 	srv := lookuptest.Start(t, hardenedOptions(t))
 	tcpAddr := srv.TCPAddr().String()
 	keep := lookuptest.Dial(t, tcpAddr)
-	keep.Identify(lookuptest.PeerInfo(5000))
+	keep.Identify(lookuptest.ProducerInfo(5000))
 	if got := string(keep.Register("kept", "ch")); got != "OK" {
 		t.Fatalf("register kept: %q", got)
 	}
@@ -100,7 +100,7 @@ func TestHardening_AttacksLeaveDaemonServing(t *testing.T) {
 				// An identified producer with registrations sends a second,
 				// hostile IDENTIFY: it loses its own registrations only.
 				p.Write([]byte(wire.MagicV1))
-				p.Identify(lookuptest.PeerInfo(6000))
+				p.Identify(lookuptest.ProducerInfo(6000))
 				p.Register("victim", "")
 				if got := lookuptest.LookupProducers(t, srv.HTTPAddr().String(), "victim"); len(got) != 1 {
 					t.Fatalf("victim not registered: %v", got)
@@ -142,7 +142,7 @@ func TestHardening_AttacksLeaveDaemonServing(t *testing.T) {
 
 	t.Run("registration flood", func(t *testing.T) {
 		p := lookuptest.Dial(t, tcpAddr)
-		p.Identify(lookuptest.PeerInfo(7000))
+		p.Identify(lookuptest.ProducerInfo(7000))
 		for i, topic := range []string{"f1", "f2", "f3", "f4", "f5", "f6"} {
 			got := string(p.Register(topic, ""))
 			want := "OK"
@@ -194,7 +194,7 @@ func TestHardening_IdleProducerRemoved(t *testing.T) {
 	o.InactiveProducerTimeout = 100 * time.Millisecond // idle timeout: twice that
 	srv := lookuptest.Start(t, o)
 	p := lookuptest.Dial(t, srv.TCPAddr().String())
-	p.Identify(lookuptest.PeerInfo(5000))
+	p.Identify(lookuptest.ProducerInfo(5000))
 	p.Register("ghost", "ch")
 	if s := stats(t, srv); s.Producers != 1 {
 		t.Fatalf("producers %d, want 1", s.Producers)
@@ -295,12 +295,12 @@ func TestHardening_GracefulShutdown(t *testing.T) {
 	d := lookuptest.StartDaemon(t, o)
 	tcpAddr, httpAddr := d.TCPAddr().String(), d.HTTPAddr().String()
 
-	var peers []*lookuptest.Peer
+	var conns []*lookuptest.Conn
 	for i := range 3 {
 		p := lookuptest.Dial(t, tcpAddr)
-		p.Identify(lookuptest.PeerInfo(5000 + 10*i))
+		p.Identify(lookuptest.ProducerInfo(5000 + 10*i))
 		p.Register("orders", "ch")
-		peers = append(peers, p)
+		conns = append(conns, p)
 	}
 	silent := lookuptest.DialRaw(t, tcpAddr) // never says anything
 
@@ -339,7 +339,7 @@ func TestHardening_GracefulShutdown(t *testing.T) {
 	if el := time.Since(begin); el >= o.ShutdownTimeout {
 		t.Fatalf("Run took %s to return, not less than ShutdownTimeout %s", el, o.ShutdownTimeout)
 	}
-	for _, p := range append(peers, silent) {
+	for _, p := range append(conns, silent) {
 		p.ExpectClosed()
 	}
 	if b, err := kr.ReadByte(); err == nil {

@@ -80,7 +80,7 @@ func newStatsCollector(db func() registry.Stats, tcp func() tcpserver.Stats) *sn
 	c := &snapshotCollector[daemonStats]{read: func() daemonStats { return daemonStats{db: db(), tcp: tcp()} }}
 	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
 	c.add("producers", "Identified producers (one per TCP connection that sent IDENTIFY).", gauge,
-		func(s daemonStats) int64 { return int64(s.db.Peers) })
+		func(s daemonStats) int64 { return int64(s.db.Producers) })
 	c.add("topics", "Topic registrations.", gauge,
 		func(s daemonStats) int64 { return int64(s.db.Topics) })
 	c.add("channels", "Channel registrations.", gauge,
@@ -177,7 +177,7 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 	out.Version = Version
 	out.CompatVersion = CompatVersion
 	out.UptimeSeconds = time.Since(s.started).Seconds()
-	out.Producers, out.Topics, out.Channels, out.Registrations = ds.Peers, ds.Topics, ds.Channels, ds.Registrations
+	out.Producers, out.Topics, out.Channels, out.Registrations = ds.Producers, ds.Topics, ds.Channels, ds.Registrations
 	out.TCP.Open, out.TCP.Accepted, out.TCP.Rejected = ts.Open, ts.Accepted, ts.Rejected
 	out.TCP.Commands, out.TCP.Errors, out.TCP.Timeouts = ts.Commands, ts.Errors, ts.Timeouts
 	bs := s.api.BlockingStats()

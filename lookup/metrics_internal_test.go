@@ -7,6 +7,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // A scrape walks the registry once, however many gauges come from it, and
@@ -14,7 +15,7 @@ import (
 func TestStatsCollector_OneRegistryWalkPerScrape(t *testing.T) {
 	db := registry.New(registry.Options{})
 	for _, id := range []string{"p1", "p2"} {
-		if err := db.Identify(id, registry.PeerInfo{BroadcastAddress: "host-" + id, TCPPort: 4150, HTTPPort: 4151, Version: "1.3.0"}); err != nil {
+		if err := db.Identify(id, wire.ProducerInfo{BroadcastAddress: "host-" + id, TCPPort: 4150, HTTPPort: 4151, Version: "1.3.0"}); err != nil {
 			t.Fatal(err)
 		}
 		for _, ch := range []string{"billing", "audit"} {
@@ -36,7 +37,7 @@ func TestStatsCollector_OneRegistryWalkPerScrape(t *testing.T) {
 
 	want := db.Stats()
 	wantValues := map[string]float64{
-		"lookupd_producers":                      float64(want.Peers),
+		"lookupd_producers":                      float64(want.Producers),
 		"lookupd_topics":                         float64(want.Topics),
 		"lookupd_channels":                       float64(want.Channels),
 		"lookupd_registrations":                  float64(want.Registrations),
@@ -47,7 +48,7 @@ func TestStatsCollector_OneRegistryWalkPerScrape(t *testing.T) {
 		"lookupd_tcp_errors_total":               3,
 		"lookupd_tcp_idle_timeouts_total":        2,
 	}
-	if want.Peers != 2 || want.Topics != 2 || want.Channels != 2 || want.Registrations != 7 {
+	if want.Producers != 2 || want.Topics != 2 || want.Channels != 2 || want.Registrations != 7 {
 		t.Fatalf("registry Stats = %+v, want 2 producers, 2 topics, 2 channels, 7 registrations (topic memberships count)", want)
 	}
 	for scrape := 1; scrape <= 3; scrape++ {

@@ -67,10 +67,10 @@ func New(opts *Options) (*Server, error) {
 	s.httpLn = httpapi.NewListener(httpLn.(*net.TCPListener))
 
 	s.db = registry.New(registry.Options{
-		InactiveTimeout:         s.opts.InactiveProducerTimeout,
-		TombstoneLifetime:       s.opts.TombstoneLifetime,
-		MaxRegistrationsPerPeer: s.opts.MaxRegistrationsPerProducer,
-		Now:                     s.opts.Now,
+		InactiveTimeout:             s.opts.InactiveProducerTimeout,
+		TombstoneLifetime:           s.opts.TombstoneLifetime,
+		MaxRegistrationsPerProducer: s.opts.MaxRegistrationsPerProducer,
+		Now:                         s.opts.Now,
 		// s.api is set below, before anything can change the registry.
 		OnChange: func(c registry.Change) { s.api.Changed(c) },
 	})
@@ -80,7 +80,7 @@ func New(opts *Options) (*Server, error) {
 		MaxIdentifySize: s.opts.MaxIdentifyBodySize,
 		IdleTimeout:     s.opts.IdleTimeout(),
 		MaxConnections:  s.opts.MaxTCPClients,
-		Identity: tcpserver.Identity{
+		Identity: tcpserver.LookupdInfo{
 			BroadcastAddress: s.opts.BroadcastAddress,
 			Hostname:         hostname,
 			HTTPPort:         s.HTTPAddr().Port,

@@ -17,7 +17,7 @@ func TestServer_RegisterLookupDisconnect(t *testing.T) {
 	base := "http://" + srv.HTTPAddr().String()
 
 	p := lookuptest.Dial(t, srv.TCPAddr().String())
-	reply := p.Identify(lookuptest.PeerInfo(4150))
+	reply := p.Identify(lookuptest.ProducerInfo(4150))
 	var id map[string]any
 	if err := json.Unmarshal(reply, &id); err != nil {
 		t.Fatalf("identify reply %q: %v", reply, err)
@@ -55,7 +55,7 @@ func TestServer_RegisterLookupDisconnect(t *testing.T) {
 func TestServer_NegativeIdentifyLength(t *testing.T) {
 	srv := lookuptest.Start(t, nil)
 	keep := lookuptest.Dial(t, srv.TCPAddr().String())
-	keep.Identify(lookuptest.PeerInfo(5000))
+	keep.Identify(lookuptest.ProducerInfo(5000))
 	keep.Register("kept", "")
 
 	p := lookuptest.DialRaw(t, srv.TCPAddr().String())
@@ -79,7 +79,7 @@ func TestServer_NegativeIdentifyLength(t *testing.T) {
 func TestServer_Metrics(t *testing.T) {
 	srv := lookuptest.Start(t, nil)
 	p := lookuptest.Dial(t, srv.TCPAddr().String())
-	p.Identify(lookuptest.PeerInfo(4150))
+	p.Identify(lookuptest.ProducerInfo(4150))
 	if got := string(p.Register("orders", "billing")); got != "OK" {
 		t.Fatalf("register: %q", got)
 	}

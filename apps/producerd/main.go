@@ -16,8 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lookupd/lookupd/lookup/peer"
-	"github.com/lookupd/lookupd/lookup/peer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producer"
+	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // version is producerd's version, also sent to lookupds in IDENTIFY.
@@ -79,9 +80,9 @@ func (d *daemon) serve(ctx context.Context, stop context.CancelFunc, hup <-chan 
 	if err != nil {
 		return err
 	}
-	client, err := peer.New(peer.Config{
+	client, err := producer.New(producer.Config{
 		LookupdTCPAddresses: o.LookupdTCPAddresses,
-		Identity: peer.Identity{
+		Identity: wire.ProducerInfo{
 			BroadcastAddress: o.BroadcastAddress,
 			Hostname:         o.Hostname,
 			TCPPort:          o.BroadcastTCPPort,
@@ -185,7 +186,7 @@ loop:
 // reload re-reads the command line and config file and applies what can
 // change at run time: the registrations and the log level. It logs and
 // keeps the running configuration if the new one is invalid.
-func (d *daemon) reload(client *peer.Client) {
+func (d *daemon) reload(client *producer.Client) {
 	next, err := loadOptions(d.args, io.Discard)
 	if err != nil {
 		d.log.Error("reload failed, keeping the running configuration", "err", err)
@@ -210,7 +211,7 @@ func (d *daemon) reload(client *peer.Client) {
 
 // reloadPlan is what a reload changes.
 type reloadPlan struct {
-	unregister, register []peer.Registration
+	unregister, register []producer.Registration
 	// restartOnly names the flags whose new value needs a restart.
 	restartOnly []string
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/config/configtest"
-	"github.com/lookupd/lookupd/lookup/peer"
+	"github.com/lookupd/lookupd/lookup/producer"
 )
 
 func TestLoadOptions_Defaults(t *testing.T) {
@@ -73,7 +73,7 @@ health_rise = 5
 		{"broadcast address from file", opts.BroadcastAddress, "file.example"},
 		{"health url from file", opts.HealthURL, "http://127.0.0.1:8080/health"},
 		{"health rise from file", opts.HealthRise, 5},
-		{"resync default", opts.ResyncInterval, peer.DefaultResyncInterval},
+		{"resync default", opts.ResyncInterval, producer.DefaultResyncInterval},
 		{"http port default", opts.BroadcastHTTPPort, 4151},
 	}
 	for _, c := range checks {
@@ -199,8 +199,8 @@ func TestPlanReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantUnreg := []peer.Registration{{Topic: "a"}, {Topic: "b", Channel: "x"}, {Topic: "c", Channel: "z"}}
-	wantReg := []peer.Registration{{Topic: "c"}, {Topic: "d", Channel: "w"}}
+	wantUnreg := []producer.Registration{{Topic: "a"}, {Topic: "b", Channel: "x"}, {Topic: "c", Channel: "z"}}
+	wantReg := []producer.Registration{{Topic: "c"}, {Topic: "d", Channel: "w"}}
 	if !slices.Equal(p.unregister, wantUnreg) || !slices.Equal(p.register, wantReg) {
 		t.Fatalf("plan = unregister %v, register %v; want %v, %v", p.unregister, p.register, wantUnreg, wantReg)
 	}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/config"
-	"github.com/lookupd/lookupd/lookup/peer"
-	"github.com/lookupd/lookupd/lookup/peer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producer"
+	"github.com/lookupd/lookupd/lookup/producer/sidekick"
 )
 
 // command names producerd for its flags, errors and version line.
@@ -52,8 +52,8 @@ func NewOptions() *Options {
 		BroadcastTCPPort:  4150,
 		BroadcastHTTPPort: 4151,
 		Hostname:          hostname,
-		HeartbeatInterval: peer.DefaultHeartbeatInterval,
-		ResyncInterval:    peer.DefaultResyncInterval,
+		HeartbeatInterval: producer.DefaultHeartbeatInterval,
+		ResyncInterval:    producer.DefaultResyncInterval,
 		HTTPAddress:       "127.0.0.1:4170",
 		HealthInterval:    sidekick.DefaultHealthInterval,
 		HealthRise:        sidekick.DefaultHealthRise,

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lookupd/lookupd/lookup/peer/peertest"
+	"github.com/lookupd/lookupd/lookup/producer/producertest"
 )
 
 // buildProducerd compiles this package into a temporary directory.
@@ -97,7 +97,7 @@ func TestProducerd_Binary(t *testing.T) {
 	}
 	bin := buildProducerd(t)
 	// A mixed cluster: nsqlookupd v1.3.0 twice and ours.
-	ds := []*peertest.Daemon{peertest.StartNSQ(t, ""), peertest.StartOurs(t, ""), peertest.StartNSQ(t, "")}
+	ds := []*producertest.Daemon{producertest.StartNSQ(t, ""), producertest.StartOurs(t, ""), producertest.StartNSQ(t, "")}
 	var healthStatus atomic.Int32
 	healthStatus.Store(http.StatusOK)
 	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -120,7 +120,7 @@ health_url = %q
 health_interval = "50ms"
 health_rise = 1
 health_fall = 2
-`, tomlList(peertest.TCPAddrs(ds)), port, port+1, registers, health.URL)
+`, tomlList(producertest.TCPAddrs(ds)), port, port+1, registers, health.URL)
 	}
 	path := filepath.Join(t.TempDir(), "producerd.toml")
 	if err := os.WriteFile(path, []byte(config(`["a", "b/c"]`)), 0o600); err != nil {
@@ -149,8 +149,8 @@ health_fall = 2
 
 	listen := waitLine(t, lines, 10*time.Second, "admin api listening")
 	_, adminAddr, _ := strings.Cut(listen, "addr=")
-	peertest.Eventually(t, 5*time.Second, peertest.Registered(ds, "127.0.0.1", port, "a"))
-	peertest.Eventually(t, 5*time.Second, peertest.Registered(ds, "127.0.0.1", port, "b", "c"))
+	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "a"))
+	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "b", "c"))
 
 	resp, err := http.Get("http://" + adminAddr + "/state")
 	if err != nil {
@@ -168,11 +168,11 @@ health_fall = 2
 
 	// Health gating: withdrawn while the service fails, back when it recovers.
 	healthStatus.Store(http.StatusInternalServerError)
-	peertest.Eventually(t, 5*time.Second, peertest.Unregistered(ds, "127.0.0.1", port, "a"))
-	peertest.Eventually(t, 5*time.Second, peertest.Unregistered(ds, "127.0.0.1", port, "b"))
+	producertest.Eventually(t, 5*time.Second, producertest.Unregistered(ds, "127.0.0.1", port, "a"))
+	producertest.Eventually(t, 5*time.Second, producertest.Unregistered(ds, "127.0.0.1", port, "b"))
 	healthStatus.Store(http.StatusOK)
-	peertest.Eventually(t, 5*time.Second, peertest.Registered(ds, "127.0.0.1", port, "a"))
-	peertest.Eventually(t, 5*time.Second, peertest.Registered(ds, "127.0.0.1", port, "b", "c"))
+	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "a"))
+	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "b", "c"))
 
 	// Edit the file and reload: "a" goes, "d#ephemeral" comes, "b/c" stays.
 	if err := os.WriteFile(path, []byte(config(`["b/c", "d#ephemeral"]`)), 0o600); err != nil {
@@ -182,9 +182,9 @@ health_fall = 2
 		t.Fatal(err)
 	}
 	waitLine(t, lines, 5*time.Second, "config reloaded", "registered=1", "unregistered=1")
-	peertest.Eventually(t, 5*time.Second, peertest.Unregistered(ds, "127.0.0.1", port, "a"))
-	peertest.Eventually(t, 5*time.Second, peertest.Registered(ds, "127.0.0.1", port, "d#ephemeral"))
-	peertest.Eventually(t, 5*time.Second, peertest.Registered(ds, "127.0.0.1", port, "b", "c"))
+	producertest.Eventually(t, 5*time.Second, producertest.Unregistered(ds, "127.0.0.1", port, "a"))
+	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "d#ephemeral"))
+	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "b", "c"))
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ health_fall = 2
 	// The ephemeral topic vanishing on nsqlookupd (ds[0], ds[2]) proves an
 	// explicit UNREGISTER was sent before exit (a disconnect alone keeps it).
 	for _, d := range ds {
-		r, err := peertest.Lookup(d.HTTPAddr, "d#ephemeral")
+		r, err := producertest.Lookup(d.HTTPAddr, "d#ephemeral")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,5 +208,5 @@ health_fall = 2
 			t.Errorf("%s: d#ephemeral still listed after exit: %+v", d.HTTPAddr, r)
 		}
 	}
-	peertest.Eventually(t, 5*time.Second, peertest.Unregistered(ds, "127.0.0.1", port, "b"))
+	producertest.Eventually(t, 5*time.Second, producertest.Unregistered(ds, "127.0.0.1", port, "b"))
 }

@@ -73,13 +73,13 @@ func slogLevel() slog.Level {
 	return slog.LevelWarn
 }
 
-// mutantOverlay writes a go build overlay replacing lookup/peer/link.go by
+// mutantOverlay writes a go build overlay replacing lookup/producer/link.go by
 // a copy whose connections send the full state only on a link's first
 // connect, not on a reconnect: registrations a restarted lookupd lost are
 // then not restored until the resync interval. The tree is not touched.
 func mutantOverlay(t *testing.T) string {
 	t.Helper()
-	src, err := filepath.Abs(filepath.Join("..", "..", "lookup", "peer", "link.go"))
+	src, err := filepath.Abs(filepath.Join("..", "..", "lookup", "producer", "link.go"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -277,7 +277,7 @@ func TestWatch_JoinReachLeaveDown(t *testing.T) {
 	out, errw, stop := c.startMain("watch", "orders", "--interval=20ms")
 	waitOutput(t, c, out, `watching 3 lookupds (3 up), every 20ms; topic orders: 1 producers`)
 
-	peers := []*lookuptest.Peer{c.announce(0, 4250, "p2", "orders")}
+	peers := []*lookuptest.Conn{c.announce(0, 4250, "p2", "orders")}
 	waitOutput(t, c, out, ` joined   producer 127.0.0.1:4250 (p2) topic orders: seen by 1/3`)
 	peers = append(peers, c.announceOn([]int{1, 2}, 4250, "p2", "orders")...)
 	waitOutput(t, c, out, ` reached  producer 127.0.0.1:4250 (p2) topic orders: seen by 3/3 after `)

@@ -36,10 +36,10 @@ func startCluster(t *testing.T, n int) *testCluster {
 // announce connects a fake producer (127.0.0.1:port, hostname host) to
 // lookupd i and registers regs ("topic" or "topic/channel"). It returns
 // once every command was answered, so the lookupd lists it.
-func (c *testCluster) announce(i, port int, host string, regs ...string) *lookuptest.Peer {
+func (c *testCluster) announce(i, port int, host string, regs ...string) *lookuptest.Conn {
 	c.t.Helper()
 	p := lookuptest.Dial(c.t, c.ds[i].TCPAddr().String())
-	info := wire.PeerInfo{BroadcastAddress: "127.0.0.1", Hostname: host, TCPPort: port, HTTPPort: port + 1, Version: "1.3.0"}
+	info := wire.ProducerInfo{BroadcastAddress: "127.0.0.1", Hostname: host, TCPPort: port, HTTPPort: port + 1, Version: "1.3.0"}
 	if resp := p.Identify(info); !bytes.Contains(resp, []byte("tcp_port")) {
 		c.t.Fatalf("identify: %q", resp)
 	}
@@ -53,9 +53,9 @@ func (c *testCluster) announce(i, port int, host string, regs ...string) *lookup
 }
 
 // announceOn announces the same producer to each lookupd in which.
-func (c *testCluster) announceOn(which []int, port int, host string, regs ...string) []*lookuptest.Peer {
+func (c *testCluster) announceOn(which []int, port int, host string, regs ...string) []*lookuptest.Conn {
 	c.t.Helper()
-	var ps []*lookuptest.Peer
+	var ps []*lookuptest.Conn
 	for _, i := range which {
 		ps = append(ps, c.announce(i, port, host, regs...))
 	}

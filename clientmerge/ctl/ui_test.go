@@ -199,7 +199,7 @@ func TestUI_ActionsOffByDefault(t *testing.T) {
 
 // registerMany registers topics prefix-00000… on lookupd i for a producer,
 // pipelining the commands, and returns once all are answered.
-func (c *testCluster) registerMany(i, port int, prefix string, n int) *lookuptest.Peer {
+func (c *testCluster) registerMany(i, port int, prefix string, n int) *lookuptest.Conn {
 	c.t.Helper()
 	p := c.announce(i, port, "bulk", prefix+"-first")
 	var b strings.Builder

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // Expected bodies are built here from the registry's uncached answers,
 // with nsqlookupd's field order, independently of the handler's types.
-type wantPeer struct {
+type wantProducer struct {
 	RemoteAddress    string `json:"remote_address"`
 	Hostname         string `json:"hostname"`
 	BroadcastAddress string `json:"broadcast_address"`
@@ -26,13 +27,13 @@ type wantPeer struct {
 }
 
 type wantNode struct {
-	wantPeer
+	wantProducer
 	Tombstones []bool   `json:"tombstones"`
 	Topics     []string `json:"topics"`
 }
 
-func toWantPeer(p registry.PeerInfo) wantPeer {
-	return wantPeer{
+func toWantProducer(p wire.ProducerInfo) wantProducer {
+	return wantProducer{
 		RemoteAddress:    p.RemoteAddress,
 		Hostname:         p.Hostname,
 		BroadcastAddress: p.BroadcastAddress,
@@ -66,13 +67,13 @@ func wantLookup(t testing.TB, db *registry.DB, topic string) (int, string) {
 	if !ok {
 		return 404, `{"message":"TOPIC_NOT_FOUND"}`
 	}
-	ps := make([]wantPeer, 0, len(res.Producers))
+	ps := make([]wantProducer, 0, len(res.Producers))
 	for _, p := range res.Producers {
-		ps = append(ps, toWantPeer(p.PeerInfo))
+		ps = append(ps, toWantProducer(p.ProducerInfo))
 	}
 	return 200, mustJSON(t, struct {
-		Channels  []string   `json:"channels"`
-		Producers []wantPeer `json:"producers"`
+		Channels  []string       `json:"channels"`
+		Producers []wantProducer `json:"producers"`
 	}{orEmpty(res.Channels), ps})
 }
 
@@ -94,7 +95,7 @@ func wantNodes(t testing.TB, db *registry.DB) string {
 	res := db.Nodes()
 	ns := make([]wantNode, 0, len(res.Nodes))
 	for _, n := range res.Nodes {
-		ns = append(ns, wantNode{wantPeer: toWantPeer(n.PeerInfo), Tombstones: orEmpty(n.Tombstones), Topics: orEmpty(n.Topics)})
+		ns = append(ns, wantNode{wantProducer: toWantProducer(n.ProducerInfo), Tombstones: orEmpty(n.Tombstones), Topics: orEmpty(n.Topics)})
 	}
 	return mustJSON(t, struct {
 		Producers []wantNode `json:"producers"`
@@ -140,7 +141,7 @@ func lookupProducers(t testing.TB, e *env, topic string) []string {
 		return nil
 	}
 	var out struct {
-		Producers []wantPeer `json:"producers"`
+		Producers []wantProducer `json:"producers"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 		t.Fatalf("/lookup body %s: %v", rec.Body, err)
@@ -201,10 +202,10 @@ func TestHandler_CacheCoherence(t *testing.T) {
 		change func(t *testing.T)
 		then   func(t *testing.T) // an explicit expectation, beyond coherence
 	}{
-		{"identify A", func(t *testing.T) { a = e.peer(t, 1) }, nil},
+		{"identify A", func(t *testing.T) { a = e.producer(t, 1) }, nil},
 		{"register A orders/billing", func(t *testing.T) { e.register(t, a, "orders", "billing") }, expectProducers("orders", "10.0.0.1")},
 		{"identify and register B", func(t *testing.T) {
-			b = e.peer(t, 2)
+			b = e.producer(t, 2)
 			e.register(t, b, "orders", "")
 		}, expectProducers("orders", "10.0.0.1", "10.0.0.2")},
 		{"register A ephemeral", func(t *testing.T) { e.register(t, a, "events#ephemeral", "x#ephemeral") }, nil},
@@ -260,13 +261,13 @@ func TestHandler_CacheCoherence(t *testing.T) {
 		{"delete channel", post("/channel/delete?topic=created&channel=c1"), nil},
 		{"delete topic with producers", post("/topic/delete?topic=orders"), expectProducers("orders")},
 		{"register again after delete", func(t *testing.T) { e.register(t, b, "orders", "again") }, expectProducers("orders", "10.0.0.2")},
-		{"remove peer A", func(*testing.T) { e.db.RemovePeer(a) }, nil},
+		{"remove producer A", func(*testing.T) { e.db.RemoveProducer(a) }, nil},
 		{"B inactive, then removed", func(t *testing.T) {
 			e.clk.Advance(2 * inactive)
 			if err := checkCoherent(t, e, topics...); err != nil {
 				t.Fatalf("after B went inactive: %v", err)
 			}
-			e.db.RemovePeer(b)
+			e.db.RemoveProducer(b)
 		}, nil},
 		{"delete created topic", post("/topic/delete?topic=created"), nil},
 	}
@@ -296,7 +297,7 @@ func TestHandler_CacheConcurrent(t *testing.T) {
 	topics := []string{"t0", "t1", "t2", "t3"}
 	var ids []string
 	for i := range 4 {
-		ids = append(ids, e.peer(t, i+1))
+		ids = append(ids, e.producer(t, i+1))
 	}
 	var writers, readers sync.WaitGroup
 	stop := make(chan struct{})

@@ -45,17 +45,17 @@ var errorStatus = map[string]int{
 var fuzzTopics = []string{"orders", "events#ephemeral", "created", "missing"}
 
 // reg is one registration of the fuzz registry: a topic (channel "") or a
-// channel, with the peer ids producing it ("" for none).
-type reg struct{ topic, channel, peer string }
+// channel, with the connection ids of its producers ("" for none).
+type reg struct{ topic, channel, producer string }
 
 // populate fills e with two producers, an ephemeral topic, a tombstone and
 // producer-less created registrations, at staggered times so that
 // advancing the clock expires them one by one.
 func populate(t testing.TB, e *env) {
-	b := e.peer(t, 2)
+	b := e.producer(t, 2)
 	e.register(t, b, "orders", "billing")
 	e.clk.Advance(20 * time.Second)
-	a := e.peer(t, 1)
+	a := e.producer(t, 1)
 	e.register(t, a, "orders", "billing")
 	e.register(t, a, "orders", "audit")
 	e.register(t, a, "events#ephemeral", "x#ephemeral")
@@ -80,7 +80,7 @@ func registrations(e *env) []reg {
 			continue
 		}
 		for _, p := range ps {
-			out = append(out, reg{topic: k.Key, channel: k.SubKey, peer: p.ID})
+			out = append(out, reg{topic: k.Key, channel: k.SubKey, producer: p.ID})
 		}
 	}
 	slices.SortFunc(out, func(a, b reg) int {
@@ -90,7 +90,7 @@ func registrations(e *env) []reg {
 		if a.channel != b.channel {
 			return cmpStr(a.channel, b.channel)
 		}
-		return cmpStr(a.peer, b.peer)
+		return cmpStr(a.producer, b.producer)
 	})
 	return out
 }

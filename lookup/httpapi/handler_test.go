@@ -19,6 +19,7 @@ import (
 	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/lookuptest/fakeclock"
 	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -54,12 +55,12 @@ func (e *env) do(method, target string) *httptest.ResponseRecorder {
 	return rec
 }
 
-// peer identifies a producer "10.0.0.<n>" with tcp port 4150 and http
-// port 4151, connected from 127.0.0.1:<1000+n>; it returns the peer id.
-func (e *env) peer(t testing.TB, n int) string {
+// producer identifies a producer "10.0.0.<n>" with tcp port 4150 and http
+// port 4151, connected from 127.0.0.1:<1000+n>; it returns the connection id.
+func (e *env) producer(t testing.TB, n int) string {
 	t.Helper()
 	id := "127.0.0.1:" + itoa(1000+n)
-	err := e.db.Identify(id, registry.PeerInfo{
+	err := e.db.Identify(id, wire.ProducerInfo{
 		RemoteAddress:    id,
 		Hostname:         "host" + itoa(n),
 		BroadcastAddress: "10.0.0." + itoa(n),
@@ -130,9 +131,9 @@ func TestHandler_EmptyRegistry(t *testing.T) {
 
 func TestHandler_Endpoints(t *testing.T) {
 	e := newEnv(t, nil)
-	a := e.peer(t, 1)
+	a := e.producer(t, 1)
 	e.clk.Advance(time.Second)
-	b := e.peer(t, 2)
+	b := e.producer(t, 2)
 	e.register(t, a, "orders", "billing")
 	e.register(t, b, "orders", "audit")
 	e.register(t, a, "events", "")

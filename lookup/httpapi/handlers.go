@@ -8,7 +8,6 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -24,27 +23,6 @@ func (h *Handler) handleInfo(*http.Request, url.Values) (any, error) {
 	return struct {
 		Version string `json:"version"`
 	}{h.opts.Version}, nil
-}
-
-// peerJSON is a producer as /lookup lists it; field order is nsqlookupd's.
-type peerJSON struct {
-	RemoteAddress    string `json:"remote_address"`
-	Hostname         string `json:"hostname"`
-	BroadcastAddress string `json:"broadcast_address"`
-	TCPPort          int    `json:"tcp_port"`
-	HTTPPort         int    `json:"http_port"`
-	Version          string `json:"version"`
-}
-
-func toPeerJSON(p registry.PeerInfo) peerJSON {
-	return peerJSON{
-		RemoteAddress:    p.RemoteAddress,
-		Hostname:         p.Hostname,
-		BroadcastAddress: p.BroadcastAddress,
-		TCPPort:          p.TCPPort,
-		HTTPPort:         p.HTTPPort,
-		Version:          p.Version,
-	}
 }
 
 // answer returns the current answer for k, computing it only when the
@@ -94,11 +72,11 @@ func (h *Handler) compute(k key, dbv uint64, now time.Time) (*answer, error) {
 			return newAnswer(http.StatusNotFound, topicNotFound, 0, never, dbv, now), nil
 		}
 		o := struct {
-			Channels  []string   `json:"channels"`
-			Producers []peerJSON `json:"producers"`
-		}{Channels: res.Channels, Producers: make([]peerJSON, len(res.Producers))}
+			Channels  []string            `json:"channels"`
+			Producers []wire.ProducerInfo `json:"producers"`
+		}{Channels: res.Channels, Producers: make([]wire.ProducerInfo, len(res.Producers))}
 		for i, p := range res.Producers {
-			o.Producers[i] = toPeerJSON(p.PeerInfo)
+			o.Producers[i] = p.ProducerInfo
 		}
 		out, version, valid = o, res.Version, res.ValidUntil
 	case kindChannels:
@@ -117,7 +95,7 @@ func (h *Handler) compute(k key, dbv uint64, now time.Time) (*answer, error) {
 			Producers []nodeJSON `json:"producers"`
 		}{Producers: make([]nodeJSON, len(res.Nodes))}
 		for i, n := range res.Nodes {
-			o.Producers[i] = nodeJSON{peerJSON: toPeerJSON(n.PeerInfo), Tombstones: n.Tombstones, Topics: n.Topics}
+			o.Producers[i] = nodeJSON{ProducerInfo: n.ProducerInfo, Tombstones: n.Tombstones, Topics: n.Topics}
 		}
 		out, version, valid = o, res.Version, res.ValidUntil
 	}
@@ -128,9 +106,10 @@ func (h *Handler) compute(k key, dbv uint64, now time.Time) (*answer, error) {
 	return newAnswer(http.StatusOK, body, version, valid, dbv, now), nil
 }
 
-// nodeJSON is a producer as /nodes lists it; field order is nsqlookupd's.
+// nodeJSON is a producer as /nodes lists it: the IDENTIFY fields (in
+// wire.ProducerInfo's order, which is nsqlookupd's), then its topics.
 type nodeJSON struct {
-	peerJSON
+	wire.ProducerInfo
 	Tombstones []bool   `json:"tombstones"`
 	Topics     []string `json:"topics"`
 }

@@ -238,23 +238,23 @@ func query(kv ...string) string {
 	return v.Encode()
 }
 
-// peer is a producer as /lookup and /nodes show it: the fields of its
+// listedProducer is a producer as /lookup and /nodes show it: the fields of its
 // IDENTIFY under the same JSON names, plus remote_address.
-type peer struct{ wire.PeerInfo }
+type listedProducer struct{ wire.ProducerInfo }
 
-func (p peer) key() string {
+func (p listedProducer) key() string {
 	return net.JoinHostPort(p.BroadcastAddress, strconv.Itoa(p.TCPPort))
 }
 
 type node struct {
-	peer
+	listedProducer
 	Tombstones []bool   `json:"tombstones"`
 	Topics     []string `json:"topics"`
 }
 
 type lookupResult struct {
-	Channels  []string `json:"channels"`
-	Producers []peer   `json:"producers"`
+	Channels  []string         `json:"channels"`
+	Producers []listedProducer `json:"producers"`
 }
 
 func (l lookupdNode) url(path string, kv ...string) string {
@@ -326,7 +326,7 @@ func (l lookupdNode) node(t *testing.T, d *nsqdNode) (node, bool) {
 // under it, as "broadcast_address:tcp_port".
 func (l lookupdNode) debug(t *testing.T) map[string][]string {
 	t.Helper()
-	var raw map[string][]peer
+	var raw map[string][]listedProducer
 	lookuptest.GetJSON(t, l.url("/debug"), &raw)
 	out := make(map[string][]string, len(raw))
 	for k, ps := range raw {

@@ -21,7 +21,7 @@ func registeredEverywhere(t *testing.T, l lookupdNode, d *nsqdNode, topic, chann
 	if !ok || !slices.Contains(res.Channels, channel) {
 		return false
 	}
-	if !slices.ContainsFunc(res.Producers, func(p peer) bool { return p.key() == d.key() }) {
+	if !slices.ContainsFunc(res.Producers, func(p listedProducer) bool { return p.key() == d.key() }) {
 		return false
 	}
 	n, ok := l.node(t, d)
@@ -49,7 +49,7 @@ func TestNSQD_RegistersWithEveryLookupd(t *testing.T) {
 		})
 		for _, l := range ls {
 			n, _ := l.node(t, d)
-			want := peer{PeerInfo: wire.PeerInfo{
+			want := listedProducer{ProducerInfo: wire.ProducerInfo{
 				RemoteAddress:    n.RemoteAddress,
 				Hostname:         hostname,
 				BroadcastAddress: "127.0.0.1",
@@ -57,8 +57,8 @@ func TestNSQD_RegistersWithEveryLookupd(t *testing.T) {
 				HTTPPort:         d.httpPort,
 				Version:          "1.3.0",
 			}}
-			if n.peer != want || n.RemoteAddress == "" {
-				t.Errorf("%s /nodes entry = %+v, want %+v with a remote_address", l.http, n.peer, want)
+			if n.listedProducer != want || n.RemoteAddress == "" {
+				t.Errorf("%s /nodes entry = %+v, want %+v with a remote_address", l.http, n.listedProducer, want)
 			}
 			if topics := l.topics(t); len(topics) != 0 {
 				t.Errorf("%s /topics = %q before nsqd has any topic", l.http, topics)

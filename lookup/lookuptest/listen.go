@@ -23,7 +23,7 @@ type Listener struct {
 // Listen starts a Listener that runs handle for each connection and closes
 // the connection when handle returns; handle must return once the
 // connection is closed. A nil handle leaves each connection open and
-// unread until Close: a peer that accepts and never answers. Listen fails
+// unread until Close: a server that accepts and never answers. Listen fails
 // the test if it cannot listen; call it from the test goroutine.
 func Listen(t testing.TB, handle func(net.Conn)) *Listener {
 	t.Helper()

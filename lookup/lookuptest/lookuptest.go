@@ -183,114 +183,114 @@ func LookupProducers(t testing.TB, httpAddr, topic string) []string {
 	return res
 }
 
-// Peer is a scripted V1 client for tests. Its methods fail the test on I/O
+// Conn is a scripted V1 connection, the producer end, for tests. Its methods fail the test on I/O
 // errors, so call them from the test goroutine only.
-type Peer struct {
+type Conn struct {
 	t    testing.TB
 	Conn net.Conn
 	r    *bufio.Reader
 }
 
 // Dial connects to a lookupd TCP address and sends the V1 magic.
-func Dial(t testing.TB, addr string) *Peer {
+func Dial(t testing.TB, addr string) *Conn {
 	t.Helper()
-	p := DialRaw(t, addr)
-	p.Write([]byte(wire.MagicV1))
-	return p
+	c := DialRaw(t, addr)
+	c.Write([]byte(wire.MagicV1))
+	return c
 }
 
 // DialRaw connects without sending anything.
-func DialRaw(t testing.TB, addr string) *Peer {
+func DialRaw(t testing.TB, addr string) *Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &Peer{t: t, Conn: c, r: bufio.NewReader(c)}
+	return &Conn{t: t, Conn: c, r: bufio.NewReader(c)}
 }
 
 // Write sends raw bytes.
-func (p *Peer) Write(b []byte) {
-	p.t.Helper()
-	p.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := p.Conn.Write(b); err != nil {
-		p.t.Fatalf("write: %v", err)
+func (c *Conn) Write(b []byte) {
+	c.t.Helper()
+	c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Conn.Write(b); err != nil {
+		c.t.Fatalf("write: %v", err)
 	}
 }
 
 // Read reads one framed response.
-func (p *Peer) Read() []byte {
-	p.t.Helper()
-	resp, err := p.TryRead()
+func (c *Conn) Read() []byte {
+	c.t.Helper()
+	resp, err := c.TryRead()
 	if err != nil {
-		p.t.Fatalf("read response: %v", err)
+		c.t.Fatalf("read response: %v", err)
 	}
 	return resp
 }
 
 // TryRead reads one framed response, returning errors instead of failing.
-func (p *Peer) TryRead() ([]byte, error) {
-	p.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	return wire.ReadResponse(p.r, 1<<20)
+func (c *Conn) TryRead() ([]byte, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	return wire.ReadResponse(c.r, 1<<20)
 }
 
 // Command sends raw command bytes and returns the response.
-func (p *Peer) Command(b []byte) []byte {
-	p.t.Helper()
-	p.Write(b)
-	return p.Read()
+func (c *Conn) Command(b []byte) []byte {
+	c.t.Helper()
+	c.Write(b)
+	return c.Read()
 }
 
 // Identify sends IDENTIFY with info and returns the reply.
-func (p *Peer) Identify(info wire.PeerInfo) []byte {
-	p.t.Helper()
+func (c *Conn) Identify(info wire.ProducerInfo) []byte {
+	c.t.Helper()
 	b, err := wire.EncodeIdentify(info)
 	if err != nil {
-		p.t.Fatal(err)
+		c.t.Fatal(err)
 	}
-	return p.Command(b)
+	return c.Command(b)
 }
 
 // Register sends REGISTER and returns the reply.
-func (p *Peer) Register(topic, channel string) []byte {
-	p.t.Helper()
-	return p.Command(wire.EncodeRegister(topic, channel))
+func (c *Conn) Register(topic, channel string) []byte {
+	c.t.Helper()
+	return c.Command(wire.EncodeRegister(topic, channel))
 }
 
 // Unregister sends UNREGISTER and returns the reply.
-func (p *Peer) Unregister(topic, channel string) []byte {
-	p.t.Helper()
-	return p.Command(wire.EncodeUnregister(topic, channel))
+func (c *Conn) Unregister(topic, channel string) []byte {
+	c.t.Helper()
+	return c.Command(wire.EncodeUnregister(topic, channel))
 }
 
 // Ping sends PING and returns the reply.
-func (p *Peer) Ping() []byte {
-	p.t.Helper()
-	return p.Command(wire.EncodePing())
+func (c *Conn) Ping() []byte {
+	c.t.Helper()
+	return c.Command(wire.EncodePing())
 }
 
 // ExpectClosed waits until the server closes the connection.
-func (p *Peer) ExpectClosed() {
-	p.t.Helper()
-	p.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+func (c *Conn) ExpectClosed() {
+	c.t.Helper()
+	c.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var b [1]byte
-	_, err := p.r.Read(b[:])
+	_, err := c.r.Read(b[:])
 	if err == nil {
-		p.t.Fatalf("expected closed connection, read a byte")
+		c.t.Fatalf("expected closed connection, read a byte")
 	}
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		p.t.Fatalf("expected closed connection, still open")
+		c.t.Fatalf("expected closed connection, still open")
 	}
 }
 
 // Close closes the connection.
-func (p *Peer) Close() { p.Conn.Close() }
+func (c *Conn) Close() { c.Conn.Close() }
 
-// PeerInfo returns an IDENTIFY body for a fake producer on 127.0.0.1 with
+// ProducerInfo returns an IDENTIFY body for a fake producer on 127.0.0.1 with
 // the given TCP port (HTTP port is tcp+1).
-func PeerInfo(tcpPort int) wire.PeerInfo {
-	return wire.PeerInfo{
+func ProducerInfo(tcpPort int) wire.ProducerInfo {
+	return wire.ProducerInfo{
 		BroadcastAddress: "127.0.0.1",
 		Hostname:         "test-host",
 		TCPPort:          tcpPort,

@@ -73,12 +73,12 @@ func TestDB_OnChange(t *testing.T) {
 	step("delete a topic", func() { db.DeleteTopic("d") }, topics(true, "d"))
 	clk.Advance(testInactive + 1)
 	step("touch after inactivity", func() { db.Touch("p") }, topics(false, "a", "b"))
-	step("remove the peer", func() { db.RemovePeer("p") }, topics(false, "a", "b"))
-	step("remove it again", func() { db.RemovePeer("p") })
+	step("remove the producer", func() { db.RemoveProducer("p") }, topics(false, "a", "b"))
+	step("remove it again", func() { db.RemoveProducer("p") })
 
 	step("ephemeral topic left by its last producer", func() {
 		db.Identify("q", infoFor("q"))
 		must(db.Register("q", "e#ephemeral", ""))
 	}, topics(false), topics(true, "e#ephemeral"))
-	step("disconnect", func() { db.RemovePeer("q") }, topics(true, "e#ephemeral"))
+	step("disconnect", func() { db.RemoveProducer("q") }, topics(true, "e#ephemeral"))
 }

@@ -1,6 +1,6 @@
 package registry
 
-// chanSet is the set of channel names one peer holds under one topic. A
+// chanSet is the set of channel names one producer holds under one topic. A
 // producer usually has a handful, so it starts as a slice and becomes a map
 // only when it grows, which keeps both memory and the worst case small.
 type chanSet struct {

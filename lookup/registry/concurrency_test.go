@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // TestDB_Concurrent runs writers and readers on one DB at once (meant for
@@ -18,11 +19,11 @@ import (
 // checks the database's invariants once everything has stopped.
 func TestDB_Concurrent(t *testing.T) {
 	const (
-		writers        = 8
-		peersPerWriter = 3
-		writerOps      = 4000
-		readers        = 4
-		readerOps      = 1000
+		writers            = 8
+		producersPerWriter = 3
+		writerOps          = 4000
+		readers            = 4
+		readerOps          = 1000
 	)
 	topicPool := []string{"a", "b", "c", "e#ephemeral", "f#ephemeral"}
 	chanPool := []string{"x", "y", "z#ephemeral"}
@@ -37,14 +38,14 @@ func TestDB_Concurrent(t *testing.T) {
 		}
 	}
 
-	var allPeers []string
+	var allProducers []string
 	var wg sync.WaitGroup
 	for w := range writers {
-		ids := make([]string, peersPerWriter)
+		ids := make([]string, producersPerWriter)
 		for i := range ids {
-			ids[i] = fmt.Sprintf("p%d", w*peersPerWriter+i)
+			ids[i] = fmt.Sprintf("p%d", w*producersPerWriter+i)
 		}
-		allPeers = append(allPeers, ids...)
+		allProducers = append(allProducers, ids...)
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for range writerOps {
@@ -56,9 +57,9 @@ func TestDB_Concurrent(t *testing.T) {
 				}
 				switch k := rng.IntN(100); {
 				case k < 8:
-					db.Identify(id, infoFor(id)) // ErrPeerExists is fine
+					db.Identify(id, infoFor(id)) // ErrProducerExists is fine
 				case k < 45:
-					if _, err := db.Register(id, topic, channel); err != nil && !errors.Is(err, registry.ErrUnknownPeer) {
+					if _, err := db.Register(id, topic, channel); err != nil && !errors.Is(err, registry.ErrUnknownProducer) {
 						report("Register(%s, %s, %s): %v", id, topic, channel, err)
 					}
 				case k < 60:
@@ -66,7 +67,7 @@ func TestDB_Concurrent(t *testing.T) {
 				case k < 72:
 					db.Touch(id)
 				case k < 76:
-					db.RemovePeer(id)
+					db.RemoveProducer(id)
 				case k < 82:
 					db.Tombstone(topic, nodeOf(id))
 				case k < 85:
@@ -112,10 +113,10 @@ func TestDB_Concurrent(t *testing.T) {
 				if !n.ValidUntil.After(before) {
 					report("Nodes ValidUntil %v not after %v", n.ValidUntil, before)
 				}
-				var infos []registry.PeerInfo
+				var infos []wire.ProducerInfo
 				var ids []string
 				for _, nd := range n.Nodes {
-					infos, ids = append(infos, nd.PeerInfo), append(ids, nd.ID)
+					infos, ids = append(infos, nd.ProducerInfo), append(ids, nd.ID)
 					if !isSortedUnique(nd.Topics) || len(nd.Tombstones) != len(nd.Topics) {
 						report("node %s: topics %q tombstones %v", nd.ID, nd.Topics, nd.Tombstones)
 					}
@@ -138,24 +139,24 @@ func TestDB_Concurrent(t *testing.T) {
 	// Quiescent invariants. Revive everyone and let tombstones expire, so
 	// Lookup and Nodes must show exactly what Debug holds.
 	e.clk.Advance(testTombstone)
-	for _, id := range allPeers {
+	for _, id := range allProducers {
 		db.Touch(id)
 	}
 	debug := db.Debug()
 	st := db.Stats()
-	if got := len(debug[registry.Registration{Category: registry.CategoryClient}]); got != st.Peers {
-		t.Errorf("Debug lists %d clients, Stats %d peers", got, st.Peers)
+	if got := len(debug[registry.Registration{Category: registry.CategoryClient}]); got != st.Producers {
+		t.Errorf("Debug lists %d clients, Stats %d producers", got, st.Producers)
 	}
 	regs := 0
 	topicHolders := map[string][]string{}
-	peerTopics := map[string][]string{}
+	producerTopics := map[string][]string{}
 	for k, ps := range debug {
 		for _, p := range ps {
 			switch k.Category {
 			case registry.CategoryTopic:
 				regs++
 				topicHolders[k.Key] = append(topicHolders[k.Key], p.ID)
-				peerTopics[p.ID] = append(peerTopics[p.ID], k.Key)
+				producerTopics[p.ID] = append(producerTopics[p.ID], k.Key)
 			case registry.CategoryChannel:
 				regs++
 				topicKey := registry.Registration{Category: registry.CategoryTopic, Key: k.Key}
@@ -168,14 +169,14 @@ func TestDB_Concurrent(t *testing.T) {
 	if regs != st.Registrations {
 		t.Errorf("Debug holds %d registrations, Stats %d", regs, st.Registrations)
 	}
-	sumPeer := 0
-	for _, id := range allPeers {
-		if n, ok := db.PeerRegistrations(id); ok {
-			sumPeer += n
+	sumProducer := 0
+	for _, id := range allProducers {
+		if n, ok := db.ProducerRegistrations(id); ok {
+			sumProducer += n
 		}
 	}
-	if sumPeer != st.Registrations {
-		t.Errorf("PeerRegistrations sum to %d, Stats %d", sumPeer, st.Registrations)
+	if sumProducer != st.Registrations {
+		t.Errorf("ProducerRegistrations sum to %d, Stats %d", sumProducer, st.Registrations)
 	}
 	tops, _ := db.Topics()
 	if len(tops) != st.Topics {
@@ -201,7 +202,7 @@ func TestDB_Concurrent(t *testing.T) {
 		t.Errorf("Channels over the pool sum to %d, Stats %d", nChan, st.Channels)
 	}
 	for _, n := range db.Nodes().Nodes {
-		want := peerTopics[n.ID]
+		want := producerTopics[n.ID]
 		slices.Sort(want)
 		if !slices.Equal(n.Topics, nonNil(want)) || slices.Contains(n.Tombstones, true) {
 			t.Errorf("node %s: topics %q tombstones %v, Debug %q", n.ID, n.Topics, n.Tombstones, want)
@@ -209,11 +210,11 @@ func TestDB_Concurrent(t *testing.T) {
 	}
 
 	// Disconnect everyone: no registration and no ephemeral topic is left.
-	for _, id := range allPeers {
-		db.RemovePeer(id)
+	for _, id := range allProducers {
+		db.RemoveProducer(id)
 	}
-	if st := db.Stats(); st.Peers != 0 || st.Registrations != 0 {
-		t.Errorf("after removing every peer, Stats = %+v", st)
+	if st := db.Stats(); st.Producers != 0 || st.Registrations != 0 {
+		t.Errorf("after removing every producer, Stats = %+v", st)
 	}
 	tops, _ = db.Topics()
 	for _, topic := range tops {
@@ -222,7 +223,7 @@ func TestDB_Concurrent(t *testing.T) {
 		}
 	}
 	if n := db.Nodes(); len(n.Nodes) != 0 {
-		t.Errorf("Nodes after removing every peer: %d", len(n.Nodes))
+		t.Errorf("Nodes after removing every producer: %d", len(n.Nodes))
 	}
 }
 
@@ -230,11 +231,11 @@ func checkAnswer(report func(string, ...any), what string, channels []string, ps
 	if !isSortedUnique(channels) {
 		report("%s: channels %q", what, channels)
 	}
-	infos := make([]registry.PeerInfo, len(ps))
+	infos := make([]wire.ProducerInfo, len(ps))
 	for i, p := range ps {
-		infos[i] = p.PeerInfo
-		if p.PeerInfo != infoFor(p.ID) {
-			report("%s: producer %s has info %+v", what, p.ID, p.PeerInfo)
+		infos[i] = p.ProducerInfo
+		if p.ProducerInfo != infoFor(p.ID) {
+			report("%s: producer %s has info %+v", what, p.ID, p.ProducerInfo)
 		}
 	}
 	if err := sortedProducers(infos, producerIDs(ps)); err != nil {
@@ -245,9 +246,9 @@ func checkAnswer(report func(string, ...any), what string, channels []string, ps
 	}
 }
 
-func sortedProducers(infos []registry.PeerInfo, ids []string) error {
+func sortedProducers(infos []wire.ProducerInfo, ids []string) error {
 	for i := 1; i < len(infos); i++ {
-		if comparePeer(infos[i-1], infos[i]) > 0 {
+		if compareInfo(infos[i-1], infos[i]) > 0 {
 			return fmt.Errorf("not sorted at %d: %+v before %+v", i, infos[i-1], infos[i])
 		}
 	}

@@ -9,18 +9,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 const ephemeralSuffix = "#ephemeral"
 
 // Errors returned by DB methods; callers branch on them with errors.Is.
 var (
-	// ErrUnknownPeer: the peer id was never identified or was removed.
-	ErrUnknownPeer = errors.New("unknown peer")
-	// ErrPeerExists: Identify was called twice for one id.
-	ErrPeerExists = errors.New("peer already identified")
-	// ErrTooManyRegistrations: the peer reached Options.MaxRegistrationsPerPeer.
-	ErrTooManyRegistrations = errors.New("too many registrations for one peer")
+	// ErrUnknownProducer: the connection id was never identified or was
+	// removed.
+	ErrUnknownProducer = errors.New("unknown producer")
+	// ErrProducerExists: Identify was called twice for one id.
+	ErrProducerExists = errors.New("producer already identified")
+	// ErrTooManyRegistrations: the producer reached
+	// Options.MaxRegistrationsPerProducer.
+	ErrTooManyRegistrations = errors.New("too many registrations for one producer")
 )
 
 // Options configure a DB. The zero value of a field means its default.
@@ -31,9 +35,9 @@ type Options struct {
 	// TombstoneLifetime hides a tombstoned topic producer from Lookup for
 	// this long. Default 45 s.
 	TombstoneLifetime time.Duration
-	// MaxRegistrationsPerPeer caps the topic and channel registrations one
-	// peer may hold; 0 means no cap.
-	MaxRegistrationsPerPeer int
+	// MaxRegistrationsPerProducer caps the topic and channel registrations one
+	// producer may hold; 0 means no cap.
+	MaxRegistrationsPerProducer int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// OnChange, if set, is called after every mutation that changed the
@@ -55,20 +59,11 @@ type Change struct {
 	TopicList bool
 }
 
-// PeerInfo is what a producer said about itself in IDENTIFY, plus the
-// remote address the server saw.
-type PeerInfo struct {
-	RemoteAddress    string
-	Hostname         string
-	BroadcastAddress string
-	TCPPort          int
-	HTTPPort         int
-	Version          string
+// nodeOf returns "broadcast_address:http_port", the node name
+// /topic/tombstone matches.
+func nodeOf(info wire.ProducerInfo) string {
+	return info.BroadcastAddress + ":" + strconv.Itoa(info.HTTPPort)
 }
-
-// Node returns "broadcast_address:http_port", the key /topic/tombstone
-// matches.
-func (p PeerInfo) Node() string { return p.BroadcastAddress + ":" + strconv.Itoa(p.HTTPPort) }
 
 // DB is the registration database. Create it with New.
 type DB struct {
@@ -77,9 +72,9 @@ type DB struct {
 	tombNs     int64
 
 	mu            sync.RWMutex
-	peers         map[string]*peer
-	topics        map[string]*topicNode
-	nTopicRegs    int           // topic registrations (topicNode.registered)
+	producers     map[string]*producer
+	topics        map[string]*topicEntry
+	nTopicRegs    int           // topic registrations (topicEntry.registered)
 	seq           uint64        // source of versions
 	version       atomic.Uint64 // bumped by every change (under mu); read without it
 	topicsVersion uint64        // bumped when the set of topic registrations changes
@@ -87,36 +82,36 @@ type DB struct {
 	changed       bool
 }
 
-type peer struct {
+type producer struct {
 	id         string
-	info       PeerInfo
+	info       wire.ProducerInfo
 	lastUpdate atomic.Int64 // unix nanoseconds of the last IDENTIFY or PING
 	topics     map[string]*membership
 	nRegs      int
 }
 
-// membership is one peer's registration under one topic: the topic
+// membership is one producer's registration under one topic: the topic
 // registration itself (with its tombstone) and the channels of that topic
-// the peer is registered under. It is shared by the peer's index and the
+// the producer is registered under. It is shared by the producer's index and the
 // topic's producer map.
 type membership struct {
-	inTopic bool // the peer is a producer of the topic registration
+	inTopic bool // the producer is a producer of the topic registration
 	tomb    bool
 	tombAt  int64
 	chans   chanSet
 }
 
-type topicNode struct {
+type topicEntry struct {
 	name       string
 	registered bool // the topic registration exists
-	producers  map[*peer]*membership
+	producers  map[*producer]*membership
 	channels   map[string]*channelReg
 	version    uint64
 }
 
 type channelReg struct {
 	name      string
-	producers map[*peer]struct{}
+	producers map[*producer]struct{}
 }
 
 // New returns an empty DB.
@@ -134,8 +129,8 @@ func New(opts Options) *DB {
 		opts:       opts,
 		inactiveNs: int64(opts.InactiveTimeout),
 		tombNs:     int64(opts.TombstoneLifetime),
-		peers:      make(map[string]*peer),
-		topics:     make(map[string]*topicNode),
+		producers:  make(map[string]*producer),
+		topics:     make(map[string]*topicEntry),
 	}
 }
 
@@ -163,7 +158,7 @@ func (db *DB) bump() uint64 {
 	return db.seq
 }
 
-func (db *DB) bumpTopic(t *topicNode) {
+func (db *DB) bumpTopic(t *topicEntry) {
 	t.version = db.bump()
 	if db.opts.OnChange != nil {
 		db.pending.Topics = append(db.pending.Topics, t.name)
@@ -177,27 +172,27 @@ func (db *DB) bumpTopics() {
 
 func isEphemeral(name string) bool { return strings.HasSuffix(name, ephemeralSuffix) }
 
-// Identify adds a peer under id (the connection's identity, unique among
+// Identify adds a producer under id (the connection's identity, unique among
 // live connections) with the heartbeat time set to now.
-func (db *DB) Identify(id string, info PeerInfo) error {
+func (db *DB) Identify(id string, info wire.ProducerInfo) error {
 	db.lock()
 	defer db.unlock()
-	if _, ok := db.peers[id]; ok {
-		return ErrPeerExists
+	if _, ok := db.producers[id]; ok {
+		return ErrProducerExists
 	}
-	p := &peer{id: id, info: info, topics: make(map[string]*membership)}
+	p := &producer{id: id, info: info, topics: make(map[string]*membership)}
 	p.lastUpdate.Store(db.now())
-	db.peers[id] = p
+	db.producers[id] = p
 	db.bump()
 	return nil
 }
 
-// Touch records a heartbeat from the peer. A peer that had gone inactive
-// becomes visible again. It reports whether the peer is known.
+// Touch records a heartbeat from the producer. A producer that had gone inactive
+// becomes visible again. It reports whether the producer is known.
 func (db *DB) Touch(id string) bool {
 	now := db.now()
 	db.mu.RLock()
-	p, ok := db.peers[id]
+	p, ok := db.producers[id]
 	if !ok {
 		db.mu.RUnlock()
 		return false
@@ -209,11 +204,11 @@ func (db *DB) Touch(id string) bool {
 	}
 	db.mu.RUnlock()
 	// A query that read prev did so with a clock reading taken before this
-	// one; if the peer looked inactive to it, it looks inactive here too,
+	// one; if the producer looked inactive to it, it looks inactive here too,
 	// and the answers that left it out are marked stale.
 	if db.now()-prev > db.inactiveNs {
 		db.lock()
-		if db.peers[id] == p {
+		if db.producers[id] == p {
 			for name := range p.topics {
 				db.bumpTopic(db.topics[name])
 			}
@@ -224,26 +219,26 @@ func (db *DB) Touch(id string) bool {
 	return true
 }
 
-func (db *DB) node(name string) *topicNode {
+func (db *DB) topicFor(name string) *topicEntry {
 	t, ok := db.topics[name]
 	if !ok {
 		// Keep a copy: a caller's name may be part of a larger string (a
 		// whole command line) that would otherwise stay alive with it.
 		name = strings.Clone(name)
-		t = &topicNode{name: name, producers: make(map[*peer]*membership), channels: make(map[string]*channelReg)}
+		t = &topicEntry{name: name, producers: make(map[*producer]*membership), channels: make(map[string]*channelReg)}
 		db.topics[name] = t
 	}
 	return t
 }
 
-// dropIfEmpty forgets a topic node that holds no registration at all.
-func (db *DB) dropIfEmpty(t *topicNode) {
+// dropIfEmpty forgets a topic entry that holds no registration at all.
+func (db *DB) dropIfEmpty(t *topicEntry) {
 	if !t.registered && len(t.channels) == 0 {
 		delete(db.topics, t.name)
 	}
 }
 
-func (db *DB) registerTopic(t *topicNode) {
+func (db *DB) registerTopic(t *topicEntry) {
 	if !t.registered {
 		t.registered = true
 		db.nTopicRegs++
@@ -251,25 +246,25 @@ func (db *DB) registerTopic(t *topicNode) {
 	}
 }
 
-func (t *topicNode) channel(name string) *channelReg {
+func (t *topicEntry) channel(name string) *channelReg {
 	c, ok := t.channels[name]
 	if !ok {
-		name = strings.Clone(name) // as in DB.node
-		c = &channelReg{name: name, producers: make(map[*peer]struct{})}
+		name = strings.Clone(name) // as in DB.topicFor
+		c = &channelReg{name: name, producers: make(map[*producer]struct{})}
 		t.channels[name] = c
 	}
 	return c
 }
 
-// Register adds the peer as a producer of topic and, if channel is not
+// Register adds the producer as a producer of topic and, if channel is not
 // empty, of that channel too (registering a channel registers its topic).
 // It reports whether anything new was added. Names are not validated here.
 func (db *DB) Register(id, topic, channel string) (bool, error) {
 	db.lock()
 	defer db.unlock()
-	p, ok := db.peers[id]
+	p, ok := db.producers[id]
 	if !ok {
-		return false, ErrUnknownPeer
+		return false, ErrUnknownProducer
 	}
 	m := p.topics[topic]
 	need := 0
@@ -282,10 +277,10 @@ func (db *DB) Register(id, topic, channel string) (bool, error) {
 	if need == 0 {
 		return false, nil
 	}
-	if limit := db.opts.MaxRegistrationsPerPeer; limit > 0 && p.nRegs+need > limit {
+	if limit := db.opts.MaxRegistrationsPerProducer; limit > 0 && p.nRegs+need > limit {
 		return false, ErrTooManyRegistrations
 	}
-	t := db.node(topic)
+	t := db.topicFor(topic)
 	if m == nil {
 		m = &membership{}
 		p.topics[t.name] = m
@@ -306,18 +301,18 @@ func (db *DB) Register(id, topic, channel string) (bool, error) {
 	return true, nil
 }
 
-// Unregister removes the peer from channel of topic, or, with an empty
+// Unregister removes the producer from channel of topic, or, with an empty
 // channel, from topic and every channel of it. A topic or channel whose name
 // ends in "#ephemeral" is removed when it is left without producers (as in
-// nsqlookupd, also when the peer was not one of them); others stay listed.
+// nsqlookupd, also when the producer was not one of them); others stay listed.
 // Unregistering a topic does not remove its channels. It reports whether
-// the peer was removed from anything.
+// the producer was removed from anything.
 func (db *DB) Unregister(id, topic, channel string) (bool, error) {
 	db.lock()
 	defer db.unlock()
-	p, ok := db.peers[id]
+	p, ok := db.producers[id]
 	if !ok {
-		return false, ErrUnknownPeer
+		return false, ErrUnknownProducer
 	}
 	t := db.topics[topic]
 	if t == nil {
@@ -331,7 +326,7 @@ func (db *DB) Unregister(id, topic, channel string) (bool, error) {
 			removed = true
 		} else if c := t.channels[channel]; c != nil && len(c.producers) == 0 && isEphemeral(channel) {
 			// As in nsqlookupd, an ephemeral channel without producers goes
-			// away on UNREGISTER even from a peer that did not hold it.
+			// away on UNREGISTER even from a producer that did not hold it.
 			delete(t.channels, channel)
 			dropped = true
 		}
@@ -367,7 +362,7 @@ func (db *DB) Unregister(id, topic, channel string) (bool, error) {
 
 // leaveChannel removes p from one channel; with dropEphemeral, an
 // ephemeral channel left without producers is removed.
-func (db *DB) leaveChannel(p *peer, m *membership, t *topicNode, ch string, dropEphemeral bool) {
+func (db *DB) leaveChannel(p *producer, m *membership, t *topicEntry, ch string, dropEphemeral bool) {
 	m.chans.remove(ch)
 	p.nRegs--
 	c := t.channels[ch]
@@ -381,7 +376,7 @@ func (db *DB) leaveChannel(p *peer, m *membership, t *topicNode, ch string, drop
 }
 
 // unregisterTopic removes the topic registration (not its channels).
-func (db *DB) unregisterTopic(t *topicNode) {
+func (db *DB) unregisterTopic(t *topicEntry) {
 	if !t.registered {
 		return
 	}
@@ -399,18 +394,18 @@ func (db *DB) unregisterTopic(t *topicNode) {
 	db.bumpTopics()
 }
 
-// RemovePeer forgets the peer and all its registrations, as when its
+// RemoveProducer forgets the producer and all its registrations, as when its
 // connection ends. Ephemeral topics and channels left without producers
 // are removed, together with the empty channels of such a topic. It
-// reports whether the peer was known.
-func (db *DB) RemovePeer(id string) bool {
+// reports whether the producer was known.
+func (db *DB) RemoveProducer(id string) bool {
 	db.lock()
 	defer db.unlock()
-	p, ok := db.peers[id]
+	p, ok := db.producers[id]
 	if !ok {
 		return false
 	}
-	delete(db.peers, id)
+	delete(db.producers, id)
 	for name, m := range p.topics {
 		t := db.topics[name]
 		for _, ch := range m.chans.list() {
@@ -440,7 +435,7 @@ func (db *DB) RemovePeer(id string) bool {
 func (db *DB) CreateTopic(topic string) {
 	db.lock()
 	defer db.unlock()
-	t := db.node(topic)
+	t := db.topicFor(topic)
 	if !t.registered {
 		db.registerTopic(t)
 		db.bumpTopic(t)
@@ -452,7 +447,7 @@ func (db *DB) CreateTopic(topic string) {
 func (db *DB) CreateChannel(topic, channel string) {
 	db.lock()
 	defer db.unlock()
-	t := db.node(topic)
+	t := db.topicFor(topic)
 	t.channel(channel)
 	db.registerTopic(t)
 	db.bumpTopic(t)
@@ -511,8 +506,8 @@ func (db *DB) DeleteChannel(topic, channel string) bool {
 	return true
 }
 
-// Tombstone marks every producer of topic whose Node() equals node as
-// tombstoned from now on, hiding it from Lookup for the tombstone
+// Tombstone marks every producer of topic whose node name
+// ("broadcast_address:http_port") equals node as tombstoned from now on, hiding it from Lookup for the tombstone
 // lifetime. It returns how many producers it marked.
 func (db *DB) Tombstone(topic, node string) int {
 	db.lock()
@@ -524,7 +519,7 @@ func (db *DB) Tombstone(topic, node string) int {
 	now := db.now()
 	n := 0
 	for p, m := range t.producers {
-		if p.info.Node() == node {
+		if nodeOf(p.info) == node {
 			m.tomb = true
 			m.tombAt = now
 			n++
@@ -549,7 +544,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func peerLess(a, b PeerInfo) int {
+func compareInfo(a, b wire.ProducerInfo) int {
 	return cmp.Or(
 		cmp.Compare(a.BroadcastAddress, b.BroadcastAddress),
 		cmp.Compare(a.TCPPort, b.TCPPort),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/lookuptest/fakeclock"
 	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // A step is one action or expectation in a scenario.
@@ -51,7 +52,7 @@ func identify(ids ...string) step {
 	}}
 }
 
-func identifyAs(id string, info registry.PeerInfo) step {
+func identifyAs(id string, info wire.ProducerInfo) step {
 	return step{desc: "identify " + id, run: func(t *testing.T, e *env) {
 		if err := e.db.Identify(id, info); err != nil {
 			t.Errorf("Identify(%q): %v", id, err)
@@ -103,10 +104,10 @@ func touch(id string, want bool) step {
 	}}
 }
 
-func removePeer(id string, want bool) step {
-	return step{desc: "remove peer " + id, run: func(t *testing.T, e *env) {
-		if got := e.db.RemovePeer(id); got != want {
-			t.Errorf("RemovePeer(%q) = %v, want %v", id, got, want)
+func removeProducer(id string, want bool) step {
+	return step{desc: "remove producer " + id, run: func(t *testing.T, e *env) {
+		if got := e.db.RemoveProducer(id); got != want {
+			t.Errorf("RemoveProducer(%q) = %v, want %v", id, got, want)
 		}
 	}}
 }
@@ -166,8 +167,8 @@ func lookup(topic string, channels []string, producers ...string) step {
 			t.Errorf("Lookup(%q) producers = %q, want %q", topic, got, producers)
 		}
 		for _, p := range res.Producers {
-			if p.PeerInfo != infoFor(p.ID) && strings.HasPrefix(p.ID, "p") {
-				t.Errorf("Lookup(%q) producer %q info = %+v", topic, p.ID, p.PeerInfo)
+			if p.ProducerInfo != infoFor(p.ID) && strings.HasPrefix(p.ID, "p") {
+				t.Errorf("Lookup(%q) producer %q info = %+v", topic, p.ID, p.ProducerInfo)
 			}
 		}
 		if v, ok := e.db.TopicVersion(topic); !ok || v != res.Version {
@@ -252,16 +253,16 @@ func nodes(want ...nodeWant) step {
 
 func regs(id string, want int) step {
 	return step{desc: fmt.Sprintf("expect %s holds %d registrations", id, want), run: func(t *testing.T, e *env) {
-		if got, ok := e.db.PeerRegistrations(id); !ok || got != want {
-			t.Errorf("PeerRegistrations(%q) = %d, %v; want %d, true", id, got, ok, want)
+		if got, ok := e.db.ProducerRegistrations(id); !ok || got != want {
+			t.Errorf("ProducerRegistrations(%q) = %d, %v; want %d, true", id, got, ok, want)
 		}
 	}}
 }
 
 func regsUnknown(id string) step {
-	return step{desc: "expect unknown peer " + id, run: func(t *testing.T, e *env) {
-		if got, ok := e.db.PeerRegistrations(id); ok {
-			t.Errorf("PeerRegistrations(%q) = %d, true; want unknown", id, got)
+	return step{desc: "expect unknown producer " + id, run: func(t *testing.T, e *env) {
+		if got, ok := e.db.ProducerRegistrations(id); ok {
+			t.Errorf("ProducerRegistrations(%q) = %d, true; want unknown", id, got)
 		}
 	}}
 }
@@ -285,14 +286,14 @@ func none() []string { return nil }
 
 func TestDB_Identify(t *testing.T) {
 	runScenarios(t, []scenario{
-		{name: "new peer is a node without topics", steps: []step{
-			identify("p1"), nodes(node("p1")), regs("p1", 0), stats(registry.Stats{Peers: 1}),
+		{name: "new producer is a node without topics", steps: []step{
+			identify("p1"), nodes(node("p1")), regs("p1", 0), stats(registry.Stats{Producers: 1}),
 		}},
 		{name: "twice is an error", steps: []step{
-			identify("p1"), identifyErr("p1", registry.ErrPeerExists), nodes(node("p1")),
+			identify("p1"), identifyErr("p1", registry.ErrProducerExists), nodes(node("p1")),
 		}},
 		{name: "again after removal", steps: []step{
-			identify("p1"), removePeer("p1", true), identify("p1"), nodes(node("p1")),
+			identify("p1"), removeProducer("p1", true), identify("p1"), nodes(node("p1")),
 		}},
 	})
 }
@@ -317,21 +318,21 @@ func TestDB_Register(t *testing.T) {
 		{name: "channel after topic", steps: []step{
 			identify("p1"), reg("p1", "t", ""), reg("p1", "t", "c"), lookup("t", []string{"c"}, "p1"), regs("p1", 2),
 		}},
-		{name: "unknown peer", steps: []step{
-			regErr("p9", "t", "", registry.ErrUnknownPeer), lookupMissing("t"), topics(), channels("t"),
+		{name: "unknown producer", steps: []step{
+			regErr("p9", "t", "", registry.ErrUnknownProducer), lookupMissing("t"), topics(), channels("t"),
 		}},
-		{name: "removed peer", steps: []step{
-			identify("p1"), removePeer("p1", true), regErr("p1", "t", "c", registry.ErrUnknownPeer), lookupMissing("t"),
+		{name: "removed producer", steps: []step{
+			identify("p1"), removeProducer("p1", true), regErr("p1", "t", "c", registry.ErrUnknownProducer), lookupMissing("t"),
 		}},
 		{name: "producers sorted", steps: []step{
 			identify("p3", "p1", "p2"), reg("p3", "t", ""), reg("p1", "t", ""), reg("p2", "t", "c"),
 			lookup("t", []string{"c"}, "p1", "p2", "p3"),
 		}},
 		{name: "producers sorted by port and remote address", steps: []step{
-			identifyAs("b", registry.PeerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 1, RemoteAddress: "a"}),
-			identifyAs("a", registry.PeerInfo{BroadcastAddress: "h", TCPPort: 1, HTTPPort: 9, RemoteAddress: "z"}),
-			identifyAs("d", registry.PeerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 2, RemoteAddress: "b"}),
-			identifyAs("c", registry.PeerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 2, RemoteAddress: "a"}),
+			identifyAs("b", wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 1, RemoteAddress: "a"}),
+			identifyAs("a", wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 1, HTTPPort: 9, RemoteAddress: "z"}),
+			identifyAs("d", wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 2, RemoteAddress: "b"}),
+			identifyAs("c", wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 2, RemoteAddress: "a"}),
 			reg("a", "t", ""), reg("b", "t", ""), reg("c", "t", ""), reg("d", "t", ""),
 			lookup("t", none(), "a", "b", "c", "d"),
 		}},
@@ -366,8 +367,8 @@ func TestDB_Unregister(t *testing.T) {
 		{name: "unknown topic", steps: []step{
 			identify("p1"), unreg("p1", "nope", "", false), unreg("p1", "nope", "c", false), lookupMissing("nope"),
 		}},
-		{name: "unknown peer", steps: []step{
-			identify("p1"), reg("p1", "t", ""), unregWant("p9", "t", "", false, registry.ErrUnknownPeer),
+		{name: "unknown producer", steps: []step{
+			identify("p1"), reg("p1", "t", ""), unregWant("p9", "t", "", false, registry.ErrUnknownProducer),
 			lookup("t", none(), "p1"),
 		}},
 		{name: "register again", steps: []step{
@@ -392,14 +393,14 @@ func TestDB_Ephemeral(t *testing.T) {
 			identify("p1", "p2"), reg("p1", "t#ephemeral", ""), reg("p2", "t#ephemeral", ""),
 			unreg("p1", "t#ephemeral", "", true), lookup("t#ephemeral", none(), "p2"),
 			unreg("p2", "t#ephemeral", "", true), lookupMissing("t#ephemeral"), topics(),
-			nodes(node("p1"), node("p2")), stats(registry.Stats{Peers: 2}),
+			nodes(node("p1"), node("p2")), stats(registry.Stats{Producers: 2}),
 		}},
 		{name: "topic unregister keeps the topic's channels", steps: []step{
 			// nsqlookupd removes only the topic registration.
 			identify("p1"), reg("p1", "t#ephemeral", "c"), reg("p1", "t#ephemeral", "d#ephemeral"),
 			unreg("p1", "t#ephemeral", "", true),
 			lookupMissing("t#ephemeral"), topics(), channels("t#ephemeral", "c", "d#ephemeral"),
-			stats(registry.Stats{Peers: 1, Channels: 2}),
+			stats(registry.Stats{Producers: 1, Channels: 2}),
 		}},
 		{name: "topic unregister leaves empty ephemeral channels", steps: []step{
 			// As in nsqlookupd: only UNREGISTER of the channel itself drops it.
@@ -429,43 +430,43 @@ func TestDB_Ephemeral(t *testing.T) {
 	})
 }
 
-func TestDB_RemovePeer(t *testing.T) {
+func TestDB_RemoveProducer(t *testing.T) {
 	runScenarios(t, []scenario{
 		{name: "forgets every registration", steps: []step{
-			identify("p1"), reg("p1", "t", "c"), reg("p1", "u", ""), removePeer("p1", true),
+			identify("p1"), reg("p1", "t", "c"), reg("p1", "u", ""), removeProducer("p1", true),
 			lookup("t", []string{"c"}), lookup("u", none()), topics("t", "u"), nodes(), regsUnknown("p1"),
 			stats(registry.Stats{Topics: 2, Channels: 1}),
 		}},
-		{name: "unknown peer", steps: []step{removePeer("p9", false)}},
-		{name: "twice", steps: []step{identify("p1"), removePeer("p1", true), removePeer("p1", false)}},
+		{name: "unknown producer", steps: []step{removeProducer("p9", false)}},
+		{name: "twice", steps: []step{identify("p1"), removeProducer("p1", true), removeProducer("p1", false)}},
 		{name: "other producers stay", steps: []step{
-			identify("p1", "p2"), reg("p1", "t", "c"), reg("p2", "t", "c"), removePeer("p1", true),
+			identify("p1", "p2"), reg("p1", "t", "c"), reg("p2", "t", "c"), removeProducer("p1", true),
 			lookup("t", []string{"c"}, "p2"), nodes(node("p2", "t")),
 		}},
 		{name: "ephemeral topic removed with its empty channels", steps: []step{
 			// Our documented difference: nsqlookupd keeps it forever.
 			identify("p1"), reg("p1", "t#ephemeral", "c"), createChannel("t#ephemeral", "d"),
-			removePeer("p1", true), lookupMissing("t#ephemeral"), channels("t#ephemeral"), topics(),
+			removeProducer("p1", true), lookupMissing("t#ephemeral"), channels("t#ephemeral"), topics(),
 			stats(registry.Stats{}),
 		}},
 		{name: "ephemeral topic kept while it has producers", steps: []step{
 			identify("p1", "p2"), reg("p1", "t#ephemeral", "c#ephemeral"), reg("p2", "t#ephemeral", "c#ephemeral"),
-			removePeer("p1", true), lookup("t#ephemeral", []string{"c#ephemeral"}, "p2"),
+			removeProducer("p1", true), lookup("t#ephemeral", []string{"c#ephemeral"}, "p2"),
 		}},
 		{name: "ephemeral channel removed, topic stays", steps: []step{
 			identify("p1", "p2"), reg("p1", "t", "c#ephemeral"), reg("p2", "t", "d#ephemeral"), reg("p1", "t", "e"),
-			removePeer("p1", true), lookup("t", []string{"d#ephemeral", "e"}, "p2"),
+			removeProducer("p1", true), lookup("t", []string{"d#ephemeral", "e"}, "p2"),
 		}},
 		{name: "ephemeral channel kept while it has producers", steps: []step{
 			identify("p1", "p2"), reg("p1", "t", "c#ephemeral"), reg("p2", "t", "c#ephemeral"),
-			removePeer("p1", true), lookup("t", []string{"c#ephemeral"}, "p2"),
+			removeProducer("p1", true), lookup("t", []string{"c#ephemeral"}, "p2"),
 		}},
 		{name: "empty ephemeral channel it never held stays", steps: []step{
 			identify("p1"), reg("p1", "t", ""), createChannel("t", "c#ephemeral"),
-			removePeer("p1", true), lookup("t", []string{"c#ephemeral"}),
+			removeProducer("p1", true), lookup("t", []string{"c#ephemeral"}),
 		}},
 		{name: "identify again starts clean", steps: []step{
-			identify("p1"), reg("p1", "t", ""), tombstone("t", nodeOf("p1"), 1), removePeer("p1", true),
+			identify("p1"), reg("p1", "t", ""), tombstone("t", nodeOf("p1"), 1), removeProducer("p1", true),
 			identify("p1"), nodes(node("p1")), lookup("t", none()), reg("p1", "t", ""), lookup("t", none(), "p1"),
 		}},
 	})
@@ -489,7 +490,7 @@ func TestDB_DeleteTopic(t *testing.T) {
 		}},
 		{name: "other producers removed too", steps: []step{
 			identify("p1", "p2"), reg("p1", "t", "c"), reg("p2", "t", "d"), deleteTopic("t", true),
-			nodes(node("p1"), node("p2")), regs("p1", 0), regs("p2", 0), stats(registry.Stats{Peers: 2}),
+			nodes(node("p1"), node("p2")), regs("p1", 0), regs("p2", 0), stats(registry.Stats{Producers: 2}),
 		}},
 	})
 }
@@ -537,9 +538,9 @@ func TestDB_Tombstone(t *testing.T) {
 			tombstone("nope", nodeOf("p1"), 0), lookup("t", none(), "p1"),
 		}},
 		{name: "every producer on the node", steps: []step{
-			identifyAs("a", registry.PeerInfo{BroadcastAddress: "h", TCPPort: 1, HTTPPort: 80, RemoteAddress: "r1"}),
-			identifyAs("b", registry.PeerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 80, RemoteAddress: "r2"}),
-			identifyAs("c", registry.PeerInfo{BroadcastAddress: "h", TCPPort: 3, HTTPPort: 81, RemoteAddress: "r3"}),
+			identifyAs("a", wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 1, HTTPPort: 80, RemoteAddress: "r1"}),
+			identifyAs("b", wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 2, HTTPPort: 80, RemoteAddress: "r2"}),
+			identifyAs("c", wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 3, HTTPPort: 81, RemoteAddress: "r3"}),
 			reg("a", "t", ""), reg("b", "t", ""), reg("c", "t", ""),
 			tombstone("t", "h:80", 2), lookup("t", none(), "c"),
 		}},
@@ -590,7 +591,7 @@ func TestDB_InactiveProducer(t *testing.T) {
 		{name: "register is not a heartbeat", steps: []step{
 			identify("p1"), advance(testInactive + 1), reg("p1", "t", ""), lookup("t", none()),
 		}},
-		{name: "touch unknown", steps: []step{touch("p9", false), identify("p1"), removePeer("p1", true), touch("p1", false)}},
+		{name: "touch unknown", steps: []step{touch("p9", false), identify("p1"), removeProducer("p1", true), touch("p1", false)}},
 		{name: "inactive and tombstoned", steps: []step{
 			identify("p1"), reg("p1", "t", ""), tombstone("t", nodeOf("p1"), 1), advance(testInactive + 1),
 			lookup("t", none()), touch("p1", true), lookup("t", none(), "p1"),
@@ -648,12 +649,12 @@ func TestDB_Limits(t *testing.T) {
 			identify("p1"), reg("p1", "t#ephemeral", "c"), unreg("p1", "t#ephemeral", "", true), regs("p1", 0),
 			reg("p1", "u", "d"),
 		}},
-		{name: "per peer", maxRegs: 1, steps: []step{
+		{name: "per producer", maxRegs: 1, steps: []step{
 			identify("p1", "p2"), reg("p1", "t", ""), regErr("p1", "u", "", registry.ErrTooManyRegistrations),
 			reg("p2", "u", ""), lookup("u", none(), "p2"),
 		}},
 		{name: "a new connection starts from zero", maxRegs: 1, steps: []step{
-			identify("p1"), reg("p1", "t", ""), removePeer("p1", true), identify("p1"), reg("p1", "u", ""),
+			identify("p1"), reg("p1", "t", ""), removeProducer("p1", true), identify("p1"), reg("p1", "u", ""),
 		}},
 	})
 }
@@ -668,12 +669,12 @@ func TestDB_Unlimited(t *testing.T) {
 			t.Fatalf("Register #%d = %v, %v", i, added, err)
 		}
 	}
-	if n, _ := e.db.PeerRegistrations("p1"); n != 550 {
-		t.Fatalf("PeerRegistrations = %d, want 550", n)
+	if n, _ := e.db.ProducerRegistrations("p1"); n != 550 {
+		t.Fatalf("ProducerRegistrations = %d, want 550", n)
 	}
 }
 
-// TestDB_ManyChannels crosses the size at which a peer's channel set under
+// TestDB_ManyChannels crosses the size at which a producer's channel set under
 // one topic changes representation.
 func TestDB_ManyChannels(t *testing.T) {
 	e := newEnv(0)
@@ -719,14 +720,14 @@ func TestDB_ManyChannels(t *testing.T) {
 	if got, _ := e.db.Channels("t"); !slices.Equal(got, want) {
 		t.Fatalf("after unregister, Channels = %q, want %q", got, want)
 	}
-	if n, _ := e.db.PeerRegistrations("p1"); n != 31 {
+	if n, _ := e.db.ProducerRegistrations("p1"); n != 31 {
 		t.Fatalf("p1 holds %d registrations, want 31", n)
 	}
 	if _, err := e.db.Register("p1", "t", all[0]); err != nil {
 		t.Fatal(err)
 	}
 	// Disconnect: the remaining ephemeral channels only p1 held go away.
-	e.db.RemovePeer("p1")
+	e.db.RemoveProducer("p1")
 	want = want[:0]
 	for i, ch := range all {
 		if !strings.HasSuffix(ch, "#ephemeral") || i < 4 && (ch == "c01#ephemeral" || ch == "c03#ephemeral") {
@@ -828,8 +829,8 @@ func TestDB_Versions(t *testing.T) {
 	if err := db.Identify("p2", infoFor("p2")); err != nil {
 		t.Fatal(err)
 	}
-	same("identify another peer", v1, tv())
-	same("identify another peer (topics)", top1, db.TopicsVersion())
+	same("identify another producer", v1, tv())
+	same("identify another producer (topics)", top1, db.TopicsVersion())
 	if db.Version() == all1 {
 		t.Fatal("identify did not change Version")
 	}
@@ -855,7 +856,7 @@ func TestDB_Versions(t *testing.T) {
 
 	e.clk.Advance(time.Second)
 	db.Touch("p1")
-	same("touch of an active peer", v2, tv())
+	same("touch of an active producer", v2, tv())
 
 	res, _ := db.Lookup("t")
 	if want := t0.Add(time.Second + testInactive + 1); !res.ValidUntil.Equal(want) {
@@ -881,9 +882,9 @@ func TestDB_Versions(t *testing.T) {
 	all3 := db.Version()
 	db.Touch("p1")
 	v4 := tv()
-	fresh("touch of an inactive peer", v4)
+	fresh("touch of an inactive producer", v4)
 	if db.Version() == all3 {
-		t.Fatal("touch of an inactive peer did not change Version")
+		t.Fatal("touch of an inactive producer did not change Version")
 	}
 
 	db.Unregister("p1", "t", "c")
@@ -905,8 +906,8 @@ func TestDB_Versions(t *testing.T) {
 	fresh("topic created again", tv())
 	db.Register("p2", "t", "")
 	fresh("register p2", tv())
-	db.RemovePeer("p2")
-	fresh("remove peer", tv())
+	db.RemoveProducer("p2")
+	fresh("remove producer", tv())
 
 	nres := db.Nodes()
 	if nres.Version != db.Version() {
@@ -969,8 +970,8 @@ func TestDB_Debug(t *testing.T) {
 			if p.Tombstoned != !p.TombstonedAt.IsZero() || p.Tombstoned && !p.TombstonedAt.Equal(at) {
 				t.Errorf("%v: producer %s tombstoned %v at %v", k, p.ID, p.Tombstoned, p.TombstonedAt)
 			}
-			if p.PeerInfo != infoFor(p.ID) {
-				t.Errorf("%v: producer %s info %+v", k, p.ID, p.PeerInfo)
+			if p.ProducerInfo != infoFor(p.ID) {
+				t.Errorf("%v: producer %s info %+v", k, p.ID, p.ProducerInfo)
 			}
 		}
 		got[k.Category+":"+k.Key+":"+k.SubKey] = b.String()
@@ -988,7 +989,7 @@ func TestDB_Debug(t *testing.T) {
 			t.Errorf("Debug()[%s] = %q, want %q", k, got[k], v)
 		}
 	}
-	if st := e.db.Stats(); st != (registry.Stats{Peers: 2, Topics: 2, Channels: 2, Registrations: 3}) {
+	if st := e.db.Stats(); st != (registry.Stats{Producers: 2, Topics: 2, Channels: 2, Registrations: 3}) {
 		t.Errorf("Stats() = %+v", st)
 	}
 }

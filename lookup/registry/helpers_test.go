@@ -6,6 +6,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/lookuptest/fakeclock"
 	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // Test settings: short timeouts keep the numbers readable.
@@ -23,18 +24,18 @@ type env struct {
 func newEnv(maxRegs int) *env {
 	clk := fakeclock.New()
 	db := registry.New(registry.Options{
-		InactiveTimeout:         testInactive,
-		TombstoneLifetime:       testTombstone,
-		MaxRegistrationsPerPeer: maxRegs,
-		Now:                     clk.Now,
+		InactiveTimeout:             testInactive,
+		TombstoneLifetime:           testTombstone,
+		MaxRegistrationsPerProducer: maxRegs,
+		Now:                         clk.Now,
 	})
 	return &env{db: db, clk: clk}
 }
 
-// infoFor is the PeerInfo a test peer id identifies with: broadcast
+// infoFor is the ProducerInfo a test producer id identifies with: broadcast
 // address "host-<id>", node "host-<id>:4151".
-func infoFor(id string) registry.PeerInfo {
-	return registry.PeerInfo{
+func infoFor(id string) wire.ProducerInfo {
+	return wire.ProducerInfo{
 		RemoteAddress:    "192.0.2.1:" + id,
 		Hostname:         "hostname-" + id,
 		BroadcastAddress: "host-" + id,
@@ -44,7 +45,7 @@ func infoFor(id string) registry.PeerInfo {
 	}
 }
 
-func nodeOf(id string) string { return infoFor(id).Node() }
+func nodeOf(id string) string { return "host-" + id + ":4151" }
 
 func producerIDs(ps []registry.Producer) []string {
 	out := make([]string, 0, len(ps))
@@ -54,7 +55,7 @@ func producerIDs(ps []registry.Producer) []string {
 	return out
 }
 
-func comparePeer(a, b registry.PeerInfo) int {
+func compareInfo(a, b wire.ProducerInfo) int {
 	switch {
 	case a.BroadcastAddress != b.BroadcastAddress:
 		return cmpStr(a.BroadcastAddress, b.BroadcastAddress)

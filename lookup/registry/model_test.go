@@ -14,27 +14,28 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/registry"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 var seedFlag = flag.Uint64("seed", 0, "seed for TestDB_Model (0: REGISTRY_SEED or the fixed default)")
 
 // The reference model below is a deliberately naive transcription of
-// nsqlookupd v1.3.0: one map from registration to producers keyed by peer
+// nsqlookupd v1.3.0: one map from registration to producers keyed by connection
 // id (registration_db.go), the command handlers of lookup_protocol_v1.go and
 // the HTTP handlers of http.go, plus our documented difference in
-// RemovePeer. It scans everything and is obviously slow; it only has to be
+// RemoveProducer. It scans everything and is obviously slow; it only has to be
 // obviously right.
 
 type mreg struct{ cat, key, sub string }
 
-type mpeer struct {
+type mconn struct {
 	id   string
-	info registry.PeerInfo
+	info wire.ProducerInfo
 	last int64
 }
 
 type mprod struct {
-	peer   *mpeer
+	conn   *mconn
 	tomb   bool
 	tombAt int64
 }
@@ -69,10 +70,10 @@ func (m *model) addRegistration(k mreg) {
 
 func (m *model) addProducer(k mreg, p *mprod) bool {
 	m.addRegistration(k)
-	if _, ok := m.regs[k][p.peer.id]; ok {
+	if _, ok := m.regs[k][p.conn.id]; ok {
 		return false
 	}
-	m.regs[k][p.peer.id] = p
+	m.regs[k][p.conn.id] = p
 	return true
 }
 
@@ -106,14 +107,14 @@ func (m *model) lookupRegistrations(id string) []mreg {
 	return out
 }
 
-func (m *model) peer(id string) *mpeer {
+func (m *model) conn(id string) *mconn {
 	if p, ok := m.regs[clientReg][id]; ok {
-		return p.peer
+		return p.conn
 	}
 	return nil
 }
 
-func (m *model) peerRegs(id string) int {
+func (m *model) producerRegs(id string) int {
 	n := 0
 	for _, k := range m.lookupRegistrations(id) {
 		if k.cat != "client" {
@@ -123,24 +124,24 @@ func (m *model) peerRegs(id string) int {
 	return n
 }
 
-func (m *model) active(p *mpeer) bool { return m.now-p.last <= m.inactive }
+func (m *model) active(p *mconn) bool { return m.now-p.last <= m.inactive }
 
 func (m *model) tombstoned(p *mprod) bool { return p.tomb && m.now-p.tombAt < m.lifetime }
 
 // Operations.
 
-func (m *model) identify(id string, info registry.PeerInfo) error {
-	if m.peer(id) != nil {
-		return registry.ErrPeerExists
+func (m *model) identify(id string, info wire.ProducerInfo) error {
+	if m.conn(id) != nil {
+		return registry.ErrProducerExists
 	}
-	m.addProducer(clientReg, &mprod{peer: &mpeer{id: id, info: info, last: m.now}})
+	m.addProducer(clientReg, &mprod{conn: &mconn{id: id, info: info, last: m.now}})
 	return nil
 }
 
 func (m *model) register(id, topic, channel string) (bool, error) {
-	p := m.peer(id)
+	p := m.conn(id)
 	if p == nil {
-		return false, registry.ErrUnknownPeer
+		return false, registry.ErrUnknownProducer
 	}
 	tk, ck := mreg{cat: "topic", key: topic}, mreg{cat: "channel", key: topic, sub: channel}
 	need := 0
@@ -150,20 +151,20 @@ func (m *model) register(id, topic, channel string) (bool, error) {
 	if _, ok := m.regs[ck][id]; channel != "" && !ok {
 		need++
 	}
-	if m.maxRegs > 0 && need > 0 && m.peerRegs(id)+need > m.maxRegs {
+	if m.maxRegs > 0 && need > 0 && m.producerRegs(id)+need > m.maxRegs {
 		return false, registry.ErrTooManyRegistrations
 	}
 	added := false
 	if channel != "" {
-		added = m.addProducer(ck, &mprod{peer: p}) || added
+		added = m.addProducer(ck, &mprod{conn: p}) || added
 	}
-	added = m.addProducer(tk, &mprod{peer: p}) || added
+	added = m.addProducer(tk, &mprod{conn: p}) || added
 	return added, nil
 }
 
 func (m *model) unregister(id, topic, channel string) (bool, error) {
-	if m.peer(id) == nil {
-		return false, registry.ErrUnknownPeer
+	if m.conn(id) == nil {
+		return false, registry.ErrUnknownProducer
 	}
 	removedAny := false
 	if channel != "" {
@@ -190,7 +191,7 @@ func (m *model) unregister(id, topic, channel string) (bool, error) {
 }
 
 func (m *model) touch(id string) bool {
-	p := m.peer(id)
+	p := m.conn(id)
 	if p == nil {
 		return false
 	}
@@ -198,11 +199,11 @@ func (m *model) touch(id string) bool {
 	return true
 }
 
-// removePeer is nsqlookupd's end of IOLoop plus our difference: ephemeral
-// registrations the peer leaves without producers are removed, and so are
+// disconnect is nsqlookupd's end of IOLoop plus our difference: ephemeral
+// registrations the connection leaves without producers are removed, and so are
 // the empty channels of an ephemeral topic removed that way.
-func (m *model) removePeer(id string) bool {
-	if m.peer(id) == nil {
+func (m *model) disconnect(id string) bool {
+	if m.conn(id) == nil {
 		return false
 	}
 	held := m.lookupRegistrations(id)
@@ -261,7 +262,7 @@ func (m *model) deleteChannel(topic, channel string) bool {
 func (m *model) tombstone(topic, node string) int {
 	n := 0
 	for _, p := range m.regs[mreg{cat: "topic", key: topic}] {
-		if p.peer.info.BroadcastAddress+":"+strconv.Itoa(p.peer.info.HTTPPort) == node {
+		if p.conn.info.BroadcastAddress+":"+strconv.Itoa(p.conn.info.HTTPPort) == node {
 			p.tomb, p.tombAt = true, m.now
 			n++
 		}
@@ -274,7 +275,7 @@ func (m *model) tombstone(topic, node string) int {
 
 type prodView struct {
 	ID   string
-	Info registry.PeerInfo
+	Info wire.ProducerInfo
 	Last int64
 }
 
@@ -291,7 +292,7 @@ type nodeView struct {
 }
 
 func sortProds(ps []prodView) {
-	slices.SortFunc(ps, func(a, b prodView) int { return comparePeer(a.Info, b.Info) })
+	slices.SortFunc(ps, func(a, b prodView) int { return compareInfo(a.Info, b.Info) })
 }
 
 func (m *model) lookup(topic string) lookupView {
@@ -300,8 +301,8 @@ func (m *model) lookup(topic string) lookupView {
 	}
 	v := lookupView{Found: true, Channels: m.channels(topic), Producers: []prodView{}}
 	for _, p := range m.regs[mreg{cat: "topic", key: topic}] {
-		if m.active(p.peer) && !m.tombstoned(p) {
-			v.Producers = append(v.Producers, prodView{ID: p.peer.id, Info: p.peer.info, Last: p.peer.last})
+		if m.active(p.conn) && !m.tombstoned(p) {
+			v.Producers = append(v.Producers, prodView{ID: p.conn.id, Info: p.conn.info, Last: p.conn.last})
 		}
 	}
 	sortProds(v.Producers)
@@ -329,11 +330,11 @@ func (m *model) topics() []string {
 func (m *model) nodes() []nodeView {
 	out := []nodeView{}
 	for _, p := range m.regs[clientReg] {
-		if !m.active(p.peer) {
+		if !m.active(p.conn) {
 			continue
 		}
-		n := nodeView{prodView: prodView{ID: p.peer.id, Info: p.peer.info, Last: p.peer.last}, Topics: []string{}}
-		for _, k := range m.lookupRegistrations(p.peer.id) {
+		n := nodeView{prodView: prodView{ID: p.conn.id, Info: p.conn.info, Last: p.conn.last}, Topics: []string{}}
+		for _, k := range m.lookupRegistrations(p.conn.id) {
 			if k.cat == "topic" {
 				n.Topics = append(n.Topics, k.key)
 			}
@@ -341,11 +342,11 @@ func (m *model) nodes() []nodeView {
 		slices.Sort(n.Topics)
 		n.Tombs = make([]bool, len(n.Topics))
 		for i, topic := range n.Topics {
-			n.Tombs[i] = m.tombstoned(m.regs[mreg{cat: "topic", key: topic}][p.peer.id])
+			n.Tombs[i] = m.tombstoned(m.regs[mreg{cat: "topic", key: topic}][p.conn.id])
 		}
 		out = append(out, n)
 	}
-	slices.SortFunc(out, func(a, b nodeView) int { return comparePeer(a.Info, b.Info) })
+	slices.SortFunc(out, func(a, b nodeView) int { return compareInfo(a.Info, b.Info) })
 	return out
 }
 
@@ -354,7 +355,7 @@ func (m *model) stats() registry.Stats {
 	for k, ps := range m.regs {
 		switch k.cat {
 		case "client":
-			s.Peers = len(ps)
+			s.Producers = len(ps)
 		case "topic":
 			s.Topics++
 			s.Registrations += len(ps)
@@ -373,7 +374,7 @@ func (m *model) debug() map[string]string {
 	for k, ps := range m.regs {
 		var items []string
 		for _, p := range ps {
-			items = append(items, debugItem(p.peer.id, p.tomb, p.tombAt, p.peer.last))
+			items = append(items, debugItem(p.conn.id, p.tomb, p.tombAt, p.conn.last))
 		}
 		if len(items) > 0 {
 			slices.Sort(items)
@@ -399,7 +400,7 @@ func dbLookup(db *registry.DB, topic string) (lookupView, uint64, time.Time) {
 	}
 	v := lookupView{Found: true, Channels: res.Channels, Producers: []prodView{}}
 	for _, p := range res.Producers {
-		v.Producers = append(v.Producers, prodView{ID: p.ID, Info: p.PeerInfo, Last: p.LastUpdate.UnixNano()})
+		v.Producers = append(v.Producers, prodView{ID: p.ID, Info: p.ProducerInfo, Last: p.LastUpdate.UnixNano()})
 	}
 	return v, res.Version, res.ValidUntil
 }
@@ -409,7 +410,7 @@ func dbNodes(db *registry.DB) ([]nodeView, uint64, time.Time) {
 	out := []nodeView{}
 	for _, n := range res.Nodes {
 		out = append(out, nodeView{
-			prodView: prodView{ID: n.ID, Info: n.PeerInfo, Last: n.LastUpdate.UnixNano()},
+			prodView: prodView{ID: n.ID, Info: n.ProducerInfo, Last: n.LastUpdate.UnixNano()},
 			Topics:   n.Topics, Tombs: n.Tombstones,
 		})
 	}
@@ -472,21 +473,21 @@ type modelRun struct {
 }
 
 var (
-	modelPeers    = []string{"p0", "p1", "p2", "p3", "p4", "p5"}
-	modelTopics   = []string{"a", "b", "e#ephemeral", "f#ephemeral"}
-	modelChannels = []string{"x", "y", "z#ephemeral"}
-	modelNodes    = []string{"h0:4151", "h1:4151", "h2:4151"}
-	modelAdvances = []time.Duration{
+	modelProducers = []string{"p0", "p1", "p2", "p3", "p4", "p5"}
+	modelTopics    = []string{"a", "b", "e#ephemeral", "f#ephemeral"}
+	modelChannels  = []string{"x", "y", "z#ephemeral"}
+	modelNodes     = []string{"h0:4151", "h1:4151", "h2:4151"}
+	modelAdvances  = []time.Duration{
 		0, 1, time.Second, 2 * time.Second, testTombstone - 1, testTombstone,
 		testInactive - time.Second, testInactive, testInactive + 1, 15 * time.Second,
 	}
 )
 
-// modelInfo: peers p0, p2, p4 share node h0:4151 and p1, p3, p5 share
+// modelInfo: producers p0, p2, p4 share node h0:4151 and p1, p3, p5 share
 // h1:4151, so one tombstone can hit several producers.
-func modelInfo(id string) registry.PeerInfo {
+func modelInfo(id string) wire.ProducerInfo {
 	i, _ := strconv.Atoi(id[1:])
-	return registry.PeerInfo{
+	return wire.ProducerInfo{
 		RemoteAddress:    "192.0.2.1:" + strconv.Itoa(50000+i),
 		Hostname:         "host" + id,
 		BroadcastAddress: "h" + strconv.Itoa(i%2),
@@ -505,7 +506,7 @@ func (r *modelRun) failf(format string, args ...any) {
 
 func (r *modelRun) do() {
 	db, m, rng := r.e.db, r.m, r.rng
-	id := pick(rng, modelPeers)
+	id := pick(rng, modelProducers)
 	topic := pick(rng, modelTopics)
 	channel := ""
 	if rng.IntN(3) > 0 {
@@ -541,9 +542,9 @@ func (r *modelRun) do() {
 			r.failf("Touch = %v, model %v", got, want)
 		}
 	case k < 65:
-		r.op = "remove peer " + id
-		if got, want := db.RemovePeer(id), m.removePeer(id); got != want {
-			r.failf("RemovePeer = %v, model %v", got, want)
+		r.op = "remove producer " + id
+		if got, want := db.RemoveProducer(id), m.disconnect(id); got != want {
+			r.failf("RemoveProducer = %v, model %v", got, want)
 		}
 	case k < 68:
 		r.op = "create topic " + topic
@@ -625,10 +626,10 @@ func (r *modelRun) check() {
 	}
 	r.cacheCheck("nodes", stripLast(nodes), nv, nuntil, now)
 
-	for _, id := range modelPeers {
-		n, ok := db.PeerRegistrations(id)
-		if p := m.peer(id); ok != (p != nil) || ok && n != m.peerRegs(id) {
-			r.failf("PeerRegistrations(%q) = %d, %v; model %d, %v", id, n, ok, m.peerRegs(id), p != nil)
+	for _, id := range modelProducers {
+		n, ok := db.ProducerRegistrations(id)
+		if p := m.conn(id); ok != (p != nil) || ok && n != m.producerRegs(id) {
+			r.failf("ProducerRegistrations(%q) = %d, %v; model %d, %v", id, n, ok, m.producerRegs(id), p != nil)
 		}
 	}
 	if got, want := db.Stats(), m.stats(); got != want {

@@ -4,12 +4,14 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // Producer is a copy of one producer's state as a query saw it.
 type Producer struct {
 	ID string
-	PeerInfo
+	wire.ProducerInfo
 	// LastUpdate is the time of the last IDENTIFY or PING. It is not
 	// covered by versions: a PING from an active producer moves it without
 	// changing any version, so an answer cached by (version, ValidUntil)
@@ -60,9 +62,9 @@ func (db *DB) Lookup(topic string) (LookupResult, bool) {
 			continue
 		}
 		valid = min(valid, last+db.inactiveNs+1)
-		res.Producers = append(res.Producers, Producer{ID: p.id, PeerInfo: p.info, LastUpdate: time.Unix(0, last)})
+		res.Producers = append(res.Producers, Producer{ID: p.id, ProducerInfo: p.info, LastUpdate: time.Unix(0, last)})
 	}
-	slices.SortFunc(res.Producers, func(a, b Producer) int { return peerLess(a.PeerInfo, b.PeerInfo) })
+	slices.SortFunc(res.Producers, func(a, b Producer) int { return compareInfo(a.ProducerInfo, b.ProducerInfo) })
 	res.ValidUntil = time.Unix(0, valid)
 	return res, true
 }
@@ -155,21 +157,21 @@ type NodesResult struct {
 
 // Nodes returns every active identified producer with its topics and
 // tombstone flags. Tombstoned producers are listed. Cost is proportional to
-// the number of peers plus their topic registrations.
+// the number of producers plus their topic registrations.
 func (db *DB) Nodes() NodesResult {
 	now := db.now()
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	res := NodesResult{Nodes: make([]Node, 0, len(db.peers)), Version: db.version.Load()}
+	res := NodesResult{Nodes: make([]Node, 0, len(db.producers)), Version: db.version.Load()}
 	valid := int64(math.MaxInt64)
-	for _, p := range db.peers {
+	for _, p := range db.producers {
 		last := p.lastUpdate.Load()
 		if now-last > db.inactiveNs {
 			continue
 		}
 		valid = min(valid, last+db.inactiveNs+1)
 		n := Node{
-			Producer: Producer{ID: p.id, PeerInfo: p.info, LastUpdate: time.Unix(0, last)},
+			Producer: Producer{ID: p.id, ProducerInfo: p.info, LastUpdate: time.Unix(0, last)},
 			Topics:   make([]string, 0, len(p.topics)),
 		}
 		for name, m := range p.topics {
@@ -188,7 +190,7 @@ func (db *DB) Nodes() NodesResult {
 		}
 		res.Nodes = append(res.Nodes, n)
 	}
-	slices.SortFunc(res.Nodes, func(a, b Node) int { return peerLess(a.PeerInfo, b.PeerInfo) })
+	slices.SortFunc(res.Nodes, func(a, b Node) int { return compareInfo(a.ProducerInfo, b.ProducerInfo) })
 	res.ValidUntil = time.Unix(0, valid)
 	return res
 }
@@ -216,16 +218,16 @@ const (
 )
 
 // Debug dumps every registration that has producers, including the
-// "client" registration of all identified peers, with each producer's
+// "client" registration of all identified producers, with each producer's
 // state. It scans the whole database: for debugging only.
 func (db *DB) Debug() map[Registration][]DebugProducer {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	out := make(map[Registration][]DebugProducer)
-	prod := func(p *peer) Producer {
-		return Producer{ID: p.id, PeerInfo: p.info, LastUpdate: time.Unix(0, p.lastUpdate.Load())}
+	prod := func(p *producer) Producer {
+		return Producer{ID: p.id, ProducerInfo: p.info, LastUpdate: time.Unix(0, p.lastUpdate.Load())}
 	}
-	for _, p := range db.peers {
+	for _, p := range db.producers {
 		k := Registration{Category: CategoryClient}
 		out[k] = append(out[k], DebugProducer{Producer: prod(p)})
 	}
@@ -250,7 +252,7 @@ func (db *DB) Debug() map[Registration][]DebugProducer {
 
 // Stats counts what the database holds.
 type Stats struct {
-	Peers         int
+	Producers     int
 	Topics        int // topic registrations
 	Channels      int // channel registrations
 	Registrations int // producer memberships of topics and channels
@@ -261,22 +263,22 @@ type Stats struct {
 func (db *DB) Stats() Stats {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	s := Stats{Peers: len(db.peers), Topics: db.nTopicRegs}
+	s := Stats{Producers: len(db.producers), Topics: db.nTopicRegs}
 	for _, t := range db.topics {
 		s.Channels += len(t.channels)
 	}
-	for _, p := range db.peers {
+	for _, p := range db.producers {
 		s.Registrations += p.nRegs
 	}
 	return s
 }
 
-// PeerRegistrations returns the number of topic and channel registrations
-// the peer holds, and false if the peer is unknown.
-func (db *DB) PeerRegistrations(id string) (int, bool) {
+// ProducerRegistrations returns the number of topic and channel registrations
+// the producer holds, and false if the producer is unknown.
+func (db *DB) ProducerRegistrations(id string) (int, bool) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	p, ok := db.peers[id]
+	p, ok := db.producers[id]
 	if !ok {
 		return 0, false
 	}

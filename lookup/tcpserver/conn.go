@@ -16,7 +16,7 @@ import (
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
-// conn is one client connection, owned by the goroutine running handle.
+// conn is one producer connection, owned by the goroutine running handle.
 type conn struct {
 	s      *Server
 	c      net.Conn
@@ -30,7 +30,7 @@ type conn struct {
 
 func (s *Server) handle(nc net.Conn) {
 	c := &conn{s: s, c: nc, remote: nc.RemoteAddr().String(), pre: prefetched{c: nc}}
-	c.logAt(slog.LevelDebug, "client connected")
+	c.logAt(slog.LevelDebug, "connection opened")
 	err := c.serve()
 	if c.br != nil {
 		c.releaseReader()
@@ -38,20 +38,20 @@ func (s *Server) handle(nc net.Conn) {
 	// The producer is gone before its connection closes, and the
 	// connection is closed and untracked before the outcome is counted,
 	// so Stats never counts a timeout for a connection still open.
-	removed := c.id != "" && s.db.RemovePeer(c.id)
+	removed := c.id != "" && s.db.RemoveProducer(c.id)
 	nc.Close()
 	s.untrack(nc)
 	if removed {
-		c.logAt(slog.LevelInfo, "producer removed", "peer", c.id)
+		c.logAt(slog.LevelInfo, "producer removed", "conn", c.id)
 	}
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		c.logAt(slog.LevelDebug, "client disconnected")
+		c.logAt(slog.LevelDebug, "connection closed")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.timeouts.Add(1)
-		c.logAt(slog.LevelInfo, "client idle timeout", "peer", c.id, "timeout", s.opts.IdleTimeout)
+		c.logAt(slog.LevelInfo, "connection idle timeout", "conn", c.id, "timeout", s.opts.IdleTimeout)
 	default:
-		c.logAt(slog.LevelInfo, "client closed", "peer", c.id, "err", err)
+		c.logAt(slog.LevelInfo, "connection closed on error", "conn", c.id, "err", err)
 	}
 }
 
@@ -158,7 +158,7 @@ func (c *conn) serve() error {
 				return err
 			}
 			s.errs.Add(1)
-			c.logAt(slog.LevelInfo, "protocol error", "peer", c.id, "err", err, "cause", we.Err)
+			c.logAt(slog.LevelInfo, "protocol error", "conn", c.id, "err", err, "cause", we.Err)
 			c.out = wire.AppendResponse(c.out, []byte(we.Error()))
 			if ferr := c.flush(); ferr != nil || we.Fatal {
 				return errors.Join(err, ferr)
@@ -232,7 +232,7 @@ func (c *conn) identify() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := registry.PeerInfo{
+	info := wire.ProducerInfo{
 		RemoteAddress:    c.remote,
 		Hostname:         pi.Hostname,
 		BroadcastAddress: pi.BroadcastAddress,
@@ -245,7 +245,7 @@ func (c *conn) identify() ([]byte, error) {
 	}
 	c.id = c.remote
 	if c.enabled(slog.LevelInfo) {
-		c.logAt(slog.LevelInfo, "producer identified", "peer", c.id, "broadcast_address", pi.BroadcastAddress,
+		c.logAt(slog.LevelInfo, "producer identified", "conn", c.id, "broadcast_address", pi.BroadcastAddress,
 			"tcp_port", pi.TCPPort, "http_port", pi.HTTPPort, "version", pi.Version)
 	}
 	return c.s.identify, nil
@@ -269,7 +269,7 @@ func (c *conn) register(cmd wire.Command) ([]byte, error) {
 	}
 	// Checked here so a disabled level costs no argument boxing per command.
 	if added && c.enabled(slog.LevelInfo) {
-		c.logAt(slog.LevelInfo, "producer registered", "peer", c.id, "topic", topic, "channel", channel)
+		c.logAt(slog.LevelInfo, "producer registered", "conn", c.id, "topic", topic, "channel", channel)
 	}
 	return wire.OK, nil
 }
@@ -287,7 +287,7 @@ func (c *conn) unregister(cmd wire.Command) ([]byte, error) {
 		return nil, wire.NewFatal(wire.CodeInvalid, "UNREGISTER failed", err)
 	}
 	if removed && c.enabled(slog.LevelInfo) {
-		c.logAt(slog.LevelInfo, "producer unregistered", "peer", c.id, "topic", topic, "channel", channel)
+		c.logAt(slog.LevelInfo, "producer unregistered", "conn", c.id, "topic", topic, "channel", channel)
 	}
 	return wire.OK, nil
 }

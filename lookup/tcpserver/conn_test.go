@@ -38,7 +38,7 @@ func TestConn_Session(t *testing.T) {
 		t.Fatalf("lookup after REGISTER: %+v %v", res, ok)
 	}
 	p := res.Producers[0]
-	want := registry.PeerInfo{
+	want := wire.ProducerInfo{
 		RemoteAddress:    c.id(),
 		Hostname:         "producer",
 		BroadcastAddress: "10.0.0.1",
@@ -46,7 +46,7 @@ func TestConn_Session(t *testing.T) {
 		HTTPPort:         4151,
 		Version:          "1.3.0",
 	}
-	if p.PeerInfo != want || p.ID != c.id() {
+	if p.ProducerInfo != want || p.ID != c.id() {
 		t.Fatalf("producer %+v, want %+v with id %s", p, want, c.id())
 	}
 
@@ -56,7 +56,7 @@ func TestConn_Session(t *testing.T) {
 	if got := c.do(&nsq.Command{Name: []byte("REGISTER"), Params: [][]byte{[]byte("audit"), []byte("ch\r")}}); got != "OK" {
 		t.Fatalf("REGISTER with CRLF: %q", got)
 	}
-	if n, _ := f.db.PeerRegistrations(c.id()); n != 4 {
+	if n, _ := f.db.ProducerRegistrations(c.id()); n != 4 {
 		t.Fatalf("registrations %d, want 4 (orders, billing, audit, ch)", n)
 	}
 
@@ -80,7 +80,7 @@ func TestConn_Session(t *testing.T) {
 	}
 
 	c.c.Close()
-	waitFor(t, "producer removed on disconnect", f.peerGone(c.id()))
+	waitFor(t, "producer removed on disconnect", f.producerGone(c.id()))
 	if res, _ := f.db.Lookup("audit"); len(res.Producers) != 0 {
 		t.Fatalf("audit still has producers after disconnect: %+v", res)
 	}
@@ -184,7 +184,7 @@ func TestConn_Errors(t *testing.T) {
 				t.Fatalf("reply %q, want %q", got, tc.want)
 			}
 			c.expectClosed()
-			waitFor(t, "producer removed after a fatal error", f.peerGone(c.id()))
+			waitFor(t, "producer removed after a fatal error", f.producerGone(c.id()))
 		})
 	}
 	if got := f.srv.Stats().Errors; got != int64(len(tests)) {
@@ -212,8 +212,8 @@ func TestConn_IdentifyBodyCap(t *testing.T) {
 		if got := c.read(); got != identityJSON {
 			t.Fatalf("reply %q, want the identity", got)
 		}
-		if _, ok := f.db.PeerRegistrations(c.id()); !ok {
-			t.Fatal("peer not identified")
+		if _, ok := f.db.ProducerRegistrations(c.id()); !ok {
+			t.Fatal("producer not identified")
 		}
 		c.mustOK(nsq.Ping())
 	})
@@ -294,7 +294,7 @@ func TestConn_HugeLineWithoutNewline(t *testing.T) {
 	if ne, ok := errors.AsType[net.Error](writeErr); ok && ne.Timeout() {
 		t.Errorf("writer timed out after %d bytes: the server stopped reading without closing", written)
 	}
-	waitFor(t, "attacker removed", f.peerGone(c.id()))
+	waitFor(t, "attacker removed", f.producerGone(c.id()))
 	if res, _ := f.db.Lookup("attacker"); len(res.Producers) != 0 {
 		t.Fatalf("attacker's registration left: %+v", res)
 	}
@@ -310,7 +310,7 @@ func TestConn_HugeLineWithoutNewline(t *testing.T) {
 // Pipelined commands are answered in order, and replies that are ready
 // together go out in few writes.
 func TestConn_PipelinedRepliesInOrderAndBatched(t *testing.T) {
-	f := start(t, registry.Options{MaxRegistrationsPerPeer: 30}, tcpserver.Options{})
+	f := start(t, registry.Options{MaxRegistrationsPerProducer: 30}, tcpserver.Options{})
 	c := dialRaw(t, f.addr)
 
 	idCmd, err := nsq.Identify(map[string]any{"broadcast_address": "10.0.0.1", "hostname": "h", "tcp_port": 4150, "http_port": 4151, "version": "1.3.0"})
@@ -353,7 +353,7 @@ func TestConn_PipelinedRepliesInOrderAndBatched(t *testing.T) {
 	if writes > 6 {
 		t.Fatalf("%d replies took %d writes, want them batched", len(want), writes)
 	}
-	if n, _ := f.db.PeerRegistrations(c.id()); n != 30 {
+	if n, _ := f.db.ProducerRegistrations(c.id()); n != 30 {
 		t.Fatalf("registrations %d, want 30", n)
 	}
 	if _, ok := f.db.Lookup("t31"); ok {
@@ -386,7 +386,7 @@ func TestConn_IdleTimeout(t *testing.T) {
 	begin := time.Now()
 	c.mustOK(nsq.Register("orders", "ch"))
 
-	waitFor(t, "idle producer removed", f.peerGone(c.id()))
+	waitFor(t, "idle producer removed", f.producerGone(c.id()))
 	if d := time.Since(begin); d < idle {
 		t.Fatalf("removed after %s, before the idle timeout %s", d, idle)
 	}
@@ -416,7 +416,7 @@ func TestConn_PingKeepsConnectionAlive(t *testing.T) {
 
 	// Ping back to back until the silent one is gone: that proves the idle
 	// timeout has passed for both.
-	gone := f.peerGone(silent.id())
+	gone := f.producerGone(silent.id())
 	for i := 0; !gone(); i++ {
 		if i > 1_000_000 || time.Since(begin) > waitTimeout {
 			t.Fatal("silent producer never timed out")
@@ -463,7 +463,7 @@ func (l *pipeListener) Close() error {
 func (l *pipeListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4160} }
 
 // dial returns the client end of a new connection; the server end reports
-// a distinct remote address so that peers get distinct ids.
+// a distinct remote address so that connections get distinct ids.
 func (l *pipeListener) dial() (net.Conn, string) {
 	srv, cli := net.Pipe()
 	l.port++
@@ -559,7 +559,7 @@ func TestConn_IdleDeadlineExact(t *testing.T) {
 		c, id := l.registeredProducer(t)
 		defer c.c.Close()
 
-		known := func() bool { _, ok := db.PeerRegistrations(id); return ok }
+		known := func() bool { _, ok := db.ProducerRegistrations(id); return ok }
 		// Five PINGs 9 minutes apart keep it for 45 minutes.
 		for range 5 {
 			advance(idle - time.Minute)
@@ -596,11 +596,11 @@ func TestConn_WriteTimeout(t *testing.T) {
 
 		c.send([]byte("PING\n")) // and never read the reply
 		advance(wt - time.Nanosecond)
-		if _, ok := db.PeerRegistrations(id); !ok {
+		if _, ok := db.ProducerRegistrations(id); !ok {
 			t.Fatal("producer removed before the write timeout")
 		}
 		advance(time.Nanosecond)
-		if _, ok := db.PeerRegistrations(id); ok {
+		if _, ok := db.ProducerRegistrations(id); ok {
 			t.Fatal("producer still registered after the write timeout")
 		}
 	})

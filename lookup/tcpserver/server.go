@@ -32,13 +32,13 @@ type Options struct {
 	MaxConnections int
 	// Identity is the reply to IDENTIFY: this lookupd's own address, ports,
 	// hostname and protocol version.
-	Identity Identity
+	Identity LookupdInfo
 	// Logger receives connection events. Default slog.Default().
 	Logger *slog.Logger
 }
 
-// Identity is what the server says about itself in reply to IDENTIFY.
-type Identity struct {
+// LookupdInfo is what the server says about itself in reply to IDENTIFY.
+type LookupdInfo struct {
 	BroadcastAddress string `json:"broadcast_address"`
 	Hostname         string `json:"hostname"`
 	HTTPPort         int    `json:"http_port"`

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testIdentity is what every test server says about itself; identityJSON is
 // its exact encoding in the IDENTIFY reply.
-var testIdentity = tcpserver.Identity{
+var testIdentity = tcpserver.LookupdInfo{
 	BroadcastAddress: "lookupd.test",
 	Hostname:         "lookupd-host",
 	HTTPPort:         4161,
@@ -135,10 +135,10 @@ func (f *fixture) stop() error {
 	return f.serveErr
 }
 
-// peerGone reports whether the registry no longer knows the peer id.
-func (f *fixture) peerGone(id string) func() bool {
+// producerGone reports whether the registry no longer knows the connection id.
+func (f *fixture) producerGone(id string) func() bool {
 	return func() bool {
-		_, ok := f.db.PeerRegistrations(id)
+		_, ok := f.db.ProducerRegistrations(id)
 		return !ok
 	}
 }
@@ -285,8 +285,8 @@ func TestServer_CloseClosesConnectionsAndServeWaits(t *testing.T) {
 		t.Fatal("Serve did not return after Close and listener close")
 	}
 	// Serve returned only after every handler removed its producer.
-	if st := f.db.Stats(); st.Peers != 0 || st.Registrations != 0 {
-		t.Fatalf("registry after Serve returned: %+v, want no peers", st)
+	if st := f.db.Stats(); st.Producers != 0 || st.Registrations != 0 {
+		t.Fatalf("registry after Serve returned: %+v, want no producers", st)
 	}
 	if open := f.srv.Stats().Open; open != 0 {
 		t.Fatalf("open connections after Serve returned: %d", open)
@@ -321,8 +321,8 @@ func TestServer_MaxConnections(t *testing.T) {
 	}
 }
 
-func TestServer_MaxRegistrationsPerPeerIsNotFatal(t *testing.T) {
-	f := start(t, registry.Options{MaxRegistrationsPerPeer: 3}, tcpserver.Options{})
+func TestServer_MaxRegistrationsPerProducerIsNotFatal(t *testing.T) {
+	f := start(t, registry.Options{MaxRegistrationsPerProducer: 3}, tcpserver.Options{})
 	c := dial(t, f.addr)
 	c.identify(5000)
 	c.mustOK(nsq.Register("t1", "c1")) // topic + channel: 2
@@ -338,7 +338,7 @@ func TestServer_MaxRegistrationsPerPeerIsNotFatal(t *testing.T) {
 	// The connection and everything it holds survive.
 	c.mustOK(nsq.Ping())
 	c.mustOK(nsq.Register("t1", "c1")) // already held: not new, allowed
-	if n, ok := f.db.PeerRegistrations(c.id()); !ok || n != 3 {
+	if n, ok := f.db.ProducerRegistrations(c.id()); !ok || n != 3 {
 		t.Fatalf("registrations %d (known %v), want 3", n, ok)
 	}
 	if res, ok := f.db.Lookup("t1"); !ok || len(res.Producers) != 1 {

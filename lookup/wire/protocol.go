@@ -90,9 +90,11 @@ func TopicChannel(cmd Command) (topic, channel string, err error) {
 	return topic, channel, nil
 }
 
-// PeerInfo is what a producer says about itself in IDENTIFY. RemoteAddress
-// is filled in by the server from the connection, never from the body.
-type PeerInfo struct {
+// ProducerInfo is what a producer says about itself in IDENTIFY, and how
+// /lookup and /nodes list it: the JSON names and the field order are
+// nsqlookupd's. RemoteAddress is filled in by the lookupd from the
+// connection, never from the body.
+type ProducerInfo struct {
 	RemoteAddress    string `json:"remote_address"`
 	Hostname         string `json:"hostname"`
 	BroadcastAddress string `json:"broadcast_address"`
@@ -124,17 +126,17 @@ func ReadIdentifyBody(r io.Reader, limit int) ([]byte, error) {
 // DecodeIdentify decodes and checks an IDENTIFY body. broadcast_address,
 // tcp_port, http_port and version are required, as in nsqlookupd; ports
 // must also lie in 1..65535.
-func DecodeIdentify(body []byte) (PeerInfo, error) {
-	var pi PeerInfo
+func DecodeIdentify(body []byte) (ProducerInfo, error) {
+	var pi ProducerInfo
 	if err := json.Unmarshal(body, &pi); err != nil {
-		return PeerInfo{}, NewFatal(CodeBadBody, "IDENTIFY failed to decode JSON body", err)
+		return ProducerInfo{}, NewFatal(CodeBadBody, "IDENTIFY failed to decode JSON body", err)
 	}
 	pi.RemoteAddress = ""
 	if pi.BroadcastAddress == "" || pi.TCPPort == 0 || pi.HTTPPort == 0 || pi.Version == "" {
-		return PeerInfo{}, NewFatal(CodeBadBody, "IDENTIFY missing fields", nil)
+		return ProducerInfo{}, NewFatal(CodeBadBody, "IDENTIFY missing fields", nil)
 	}
 	if pi.TCPPort < 1 || pi.TCPPort > 65535 || pi.HTTPPort < 1 || pi.HTTPPort > 65535 {
-		return PeerInfo{}, NewFatal(CodeBadBody, "IDENTIFY invalid port", nil)
+		return ProducerInfo{}, NewFatal(CodeBadBody, "IDENTIFY invalid port", nil)
 	}
 	return pi, nil
 }
@@ -175,7 +177,7 @@ func IsErrorResponse(resp []byte) bool { return bytes.HasPrefix(resp, []byte("E_
 
 // EncodeIdentify returns the bytes of an IDENTIFY command carrying pi as
 // its JSON body (RemoteAddress is omitted).
-func EncodeIdentify(pi PeerInfo) ([]byte, error) {
+func EncodeIdentify(pi ProducerInfo) ([]byte, error) {
 	body, err := json.Marshal(struct {
 		Hostname         string `json:"hostname"`
 		BroadcastAddress string `json:"broadcast_address"`

@@ -328,11 +328,11 @@ func TestReadIdentifyBody_NoAllocationBeforeCheck(t *testing.T) {
 }
 
 func TestDecodeIdentify(t *testing.T) {
-	full := wire.PeerInfo{Hostname: "host", BroadcastAddress: "10.0.0.1", TCPPort: 4150, HTTPPort: 4151, Version: "1.3.0"}
+	full := wire.ProducerInfo{Hostname: "host", BroadcastAddress: "10.0.0.1", TCPPort: 4150, HTTPPort: 4151, Version: "1.3.0"}
 	tests := []struct {
 		name      string
 		body      string
-		want      wire.PeerInfo
+		want      wire.ProducerInfo
 		wantText  string // empty: no error
 		wantCause bool   // the error wraps a JSON error
 	}{
@@ -349,12 +349,12 @@ func TestDecodeIdentify(t *testing.T) {
 		{
 			name: "hostname optional",
 			body: `{"broadcast_address":"b","tcp_port":1,"http_port":65535,"version":"v"}`,
-			want: wire.PeerInfo{BroadcastAddress: "b", TCPPort: 1, HTTPPort: 65535, Version: "v"},
+			want: wire.ProducerInfo{BroadcastAddress: "b", TCPPort: 1, HTTPPort: 65535, Version: "v"},
 		},
 		{
 			name: "unknown fields ignored",
 			body: `{"broadcast_address":"b","tcp_port":1,"http_port":2,"version":"v","extra":[1,{"x":null}]}`,
-			want: wire.PeerInfo{BroadcastAddress: "b", TCPPort: 1, HTTPPort: 2, Version: "v"},
+			want: wire.ProducerInfo{BroadcastAddress: "b", TCPPort: 1, HTTPPort: 2, Version: "v"},
 		},
 		{name: "missing broadcast_address", body: `{"tcp_port":1,"http_port":2,"version":"v"}`, wantText: "E_BAD_BODY IDENTIFY missing fields"},
 		{name: "missing tcp_port", body: `{"broadcast_address":"b","http_port":2,"version":"v"}`, wantText: "E_BAD_BODY IDENTIFY missing fields"},
@@ -389,7 +389,7 @@ func TestDecodeIdentify(t *testing.T) {
 			if tc.wantCause && we.Unwrap() == nil {
 				t.Errorf("error %v carries no cause", err)
 			}
-			if pi != (wire.PeerInfo{}) {
+			if pi != (wire.ProducerInfo{}) {
 				t.Errorf("DecodeIdentify returned %+v with an error", pi)
 			}
 		})
@@ -475,7 +475,7 @@ func TestIsErrorResponse(t *testing.T) {
 }
 
 // parseIdentify runs a byte stream through the server-side pipeline.
-func parseIdentify(t *testing.T, stream []byte) (wire.PeerInfo, []byte) {
+func parseIdentify(t *testing.T, stream []byte) (wire.ProducerInfo, []byte) {
 	t.Helper()
 	r := bufio.NewReaderSize(bytes.NewReader(stream), wire.DefaultMaxLineLength)
 	line, err := wire.ReadLine(r)
@@ -500,7 +500,7 @@ func parseIdentify(t *testing.T, stream []byte) (wire.PeerInfo, []byte) {
 }
 
 func TestEncodeIdentify(t *testing.T) {
-	pi := wire.PeerInfo{
+	pi := wire.ProducerInfo{
 		RemoteAddress: "must not be sent", Hostname: "h\"ost", BroadcastAddress: "10.1.2.3",
 		TCPPort: 4150, HTTPPort: 4151, Version: "1.3.0",
 	}

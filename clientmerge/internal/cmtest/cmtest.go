@@ -83,7 +83,7 @@ func HTTPAddrs(ls []*Lookupd) []string {
 // Its methods fail the test; call them from the test goroutine.
 type Producer struct {
 	t    *testing.T
-	conn *lookuptest.Peer
+	conn *lookuptest.Conn
 }
 
 // Announce connects to a lookupd's TCP address, sends the magic and
@@ -94,7 +94,7 @@ type Producer struct {
 func Announce(t *testing.T, lookupdTCP, host string, tcpPort int, regs ...string) *Producer {
 	t.Helper()
 	p := &Producer{t: t, conn: lookuptest.Dial(t, lookupdTCP)}
-	resp := p.conn.Identify(wire.PeerInfo{
+	resp := p.conn.Identify(wire.ProducerInfo{
 		Hostname: "producer-" + host, BroadcastAddress: host,
 		TCPPort: tcpPort, HTTPPort: tcpPort + 1000, Version: "1.3.0",
 	})
@@ -217,9 +217,9 @@ func RespondV1(w http.ResponseWriter, status int, body string) {
 func ProducersJSON(t testing.TB, channels []string, addrs ...string) string {
 	t.Helper()
 	body := struct {
-		Channels  []string        `json:"channels"`
-		Producers []wire.PeerInfo `json:"producers"`
-	}{Channels: append([]string{}, channels...), Producers: []wire.PeerInfo{}}
+		Channels  []string            `json:"channels"`
+		Producers []wire.ProducerInfo `json:"producers"`
+	}{Channels: append([]string{}, channels...), Producers: []wire.ProducerInfo{}}
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
@@ -229,7 +229,7 @@ func ProducersJSON(t testing.TB, channels []string, addrs ...string) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body.Producers = append(body.Producers, wire.PeerInfo{
+		body.Producers = append(body.Producers, wire.ProducerInfo{
 			BroadcastAddress: host, TCPPort: p, HTTPPort: p + 1000, Hostname: host, Version: "1.3.0",
 		})
 	}

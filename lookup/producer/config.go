@@ -1,4 +1,4 @@
-package peer
+package producer
 
 import (
 	"errors"
@@ -10,12 +10,6 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/wire"
 )
-
-// Identity is what a producer tells every lookupd in IDENTIFY: its
-// broadcast address, TCP and HTTP ports, hostname and version. It is an
-// alias of wire.PeerInfo so that callers need not import lookup/wire; the
-// RemoteAddress field is ignored (the lookupd fills it in).
-type Identity = wire.PeerInfo
 
 // DefaultVersion is sent in IDENTIFY when Config.Identity.Version is empty.
 const DefaultVersion = "0.1.0"
@@ -46,8 +40,9 @@ type Config struct {
 
 	// Identity is sent in IDENTIFY. BroadcastAddress and Hostname default
 	// to the OS hostname, Version to DefaultVersion; TCPPort and HTTPPort
-	// are required (1..65535).
-	Identity Identity
+	// are required (1..65535). RemoteAddress is ignored (the lookupd fills
+	// it in).
+	Identity wire.ProducerInfo
 
 	// HeartbeatInterval is the time between PINGs (default 15 s, as nsqd).
 	HeartbeatInterval time.Duration

@@ -40,7 +40,7 @@ type HealthConfig struct {
 	Logger *slog.Logger
 }
 
-// Gate is what a Health checker drives; *peer.Client implements it.
+// Gate is what a Health checker drives; *producer.Client implements it.
 type Gate interface {
 	Suspend()
 	Resume()

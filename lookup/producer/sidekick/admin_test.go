@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/lookuptest"
-	"github.com/lookupd/lookupd/lookup/peer"
-	"github.com/lookupd/lookupd/lookup/peer/peertest"
-	"github.com/lookupd/lookupd/lookup/peer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producer"
+	"github.com/lookupd/lookupd/lookup/producer/producertest"
+	"github.com/lookupd/lookupd/lookup/producer/sidekick"
 )
 
 func TestAdmin(t *testing.T) {
-	ds := peertest.StartN(t, peertest.StartNSQ, 1)
-	c := startClient(t, peertest.TCPAddrs(ds), 24160, false)
+	ds := producertest.StartN(t, producertest.StartNSQ, 1)
+	c := startClient(t, producertest.TCPAddrs(ds), 24160, false)
 	srv := httptest.NewServer(sidekick.NewAdmin(c, nil, testLogger(t)))
 	defer srv.Close()
 
@@ -32,14 +32,14 @@ func TestAdmin(t *testing.T) {
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(st.Registrations, []peer.Registration{{Topic: "t", Channel: "ch"}}) || st.Identity.TCPPort != 24160 || st.Health != nil {
+	if !slices.Equal(st.Registrations, []producer.Registration{{Topic: "t", Channel: "ch"}}) || st.Identity.TCPPort != 24160 || st.Health != nil {
 		t.Fatalf("state after register = %+v", st)
 	}
-	peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, "127.0.0.1", 24160, "t", "ch"))
+	producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, "127.0.0.1", 24160, "t", "ch"))
 	if code, body := lookuptest.Do(t, "POST", srv.URL+"/register?topic=u"); code != 200 {
 		t.Fatalf("register u = %d %s", code, body)
 	}
-	peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, "127.0.0.1", 24160, "u"))
+	producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, "127.0.0.1", 24160, "u"))
 
 	code, body = lookuptest.Do(t, "GET", srv.URL+"/state")
 	if code != 200 {
@@ -56,8 +56,8 @@ func TestAdmin(t *testing.T) {
 	if code, body := lookuptest.Do(t, "POST", srv.URL+"/unregister?topic=t"); code != 200 {
 		t.Fatalf("unregister = %d %s", code, body)
 	}
-	peertest.Eventually(t, 3*time.Second, peertest.Unregistered(ds, "127.0.0.1", 24160, "t"))
-	if got := c.State(); !slices.Equal(got, []peer.Registration{{Topic: "u"}}) {
+	producertest.Eventually(t, 3*time.Second, producertest.Unregistered(ds, "127.0.0.1", 24160, "t"))
+	if got := c.State(); !slices.Equal(got, []producer.Registration{{Topic: "u"}}) {
 		t.Fatalf("client state = %v", got)
 	}
 
@@ -81,7 +81,7 @@ func TestAdmin(t *testing.T) {
 			t.Errorf("%s %s = %d %s, want %d %s", ec.method, ec.path, code, body, ec.status, ec.message)
 		}
 	}
-	if got := c.State(); !slices.Equal(got, []peer.Registration{{Topic: "u"}}) {
+	if got := c.State(); !slices.Equal(got, []producer.Registration{{Topic: "u"}}) {
 		t.Fatalf("bad requests changed state: %v", got)
 	}
 

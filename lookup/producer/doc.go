@@ -1,4 +1,4 @@
-// Package peer is the producer side of the lookup protocol: it announces a
+// Package producer is the producer side of the lookup protocol: it announces a
 // service's topics and channels to a set of lookupds (ours or nsqlookupd
 // v1.3.0) and keeps them announced.
 //
@@ -18,7 +18,10 @@
 // goroutines, Close unregisters everything from every reachable lookupd,
 // closes the connections and waits for every goroutine it started.
 //
-// Package peer imports lookup/wire and nothing else from this project; it
+// Package producer imports lookup/wire and nothing else from this project; it
 // must not import the server packages (lookup, tcpserver, httpapi,
 // registry).
-package peer
+//
+// The words producer, lookupd, consumer, connection and node are used as
+// the glossary in package lookup defines them.
+package producer

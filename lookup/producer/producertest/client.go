@@ -1,19 +1,19 @@
-package peertest
+package producertest
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/lookupd/lookupd/lookup/peer"
+	"github.com/lookupd/lookupd/lookup/producer"
 )
 
-// StartClient creates a peer.Client from cfg and starts it, failing the
+// StartClient creates a producer.Client from cfg and starts it, failing the
 // test if either fails; the test's cleanup closes it, allowing 5 s, and
 // reports a Close error. Call it from the test goroutine.
-func StartClient(t testing.TB, cfg peer.Config) *peer.Client {
+func StartClient(t testing.TB, cfg producer.Config) *producer.Client {
 	t.Helper()
-	c, err := peer.New(cfg)
+	c, err := producer.New(cfg)
 	if err != nil {
 		t.Fatalf("new client: %v", err)
 	}

@@ -11,9 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lookupd/lookupd/lookup/peer"
-	"github.com/lookupd/lookupd/lookup/peer/peertest"
-	"github.com/lookupd/lookupd/lookup/peer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producer"
+	"github.com/lookupd/lookupd/lookup/producer/producertest"
+	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // healthServer is an httptest server on 127.0.0.1 whose answer can be
@@ -52,11 +53,11 @@ func runHealth(t *testing.T, h *sidekick.Health) {
 	})
 }
 
-func startClient(t *testing.T, addrs []string, port int, suspended bool) *peer.Client {
+func startClient(t *testing.T, addrs []string, port int, suspended bool) *producer.Client {
 	t.Helper()
-	return peertest.StartClient(t, peer.Config{
+	return producertest.StartClient(t, producer.Config{
 		LookupdTCPAddresses: addrs,
-		Identity:            peer.Identity{BroadcastAddress: "127.0.0.1", Hostname: "sidekick-test", TCPPort: port, HTTPPort: port + 1},
+		Identity:            wire.ProducerInfo{BroadcastAddress: "127.0.0.1", Hostname: "sidekick-test", TCPPort: port, HTTPPort: port + 1},
 		HeartbeatInterval:   200 * time.Millisecond,
 		BackoffMin:          10 * time.Millisecond,
 		StartSuspended:      suspended,
@@ -68,7 +69,7 @@ func startClient(t *testing.T, addrs []string, port int, suspended bool) *peer.C
 // disappears from all three lookupds within fall intervals of the service
 // failing, and returns within rise intervals of it recovering.
 func TestHealth_GatesRegistration(t *testing.T) {
-	for _, k := range peertest.Kinds() {
+	for _, k := range producertest.Kinds() {
 		t.Run(k.Name, func(t *testing.T) {
 			const (
 				interval = 50 * time.Millisecond
@@ -76,9 +77,9 @@ func TestHealth_GatesRegistration(t *testing.T) {
 				fall     = 3
 				slack    = 400 * time.Millisecond
 			)
-			ds := peertest.StartN(t, k.Start, 3)
+			ds := producertest.StartN(t, k.Start, 3)
 			hs := startHealthServer(t, http.StatusOK)
-			c := startClient(t, peertest.TCPAddrs(ds), 24150, true)
+			c := startClient(t, producertest.TCPAddrs(ds), 24150, true)
 			if err := c.Register("t", "ch"); err != nil {
 				t.Fatal(err)
 			}
@@ -90,16 +91,16 @@ func TestHealth_GatesRegistration(t *testing.T) {
 			}
 			runHealth(t, h)
 
-			registered := peertest.Registered(ds, "127.0.0.1", 24150, "t", "ch")
-			unregistered := peertest.Unregistered(ds, "127.0.0.1", 24150, "t")
-			took := peertest.Eventually(t, 5*time.Second, registered)
+			registered := producertest.Registered(ds, "127.0.0.1", 24150, "t", "ch")
+			unregistered := producertest.Unregistered(ds, "127.0.0.1", 24150, "t")
+			took := producertest.Eventually(t, 5*time.Second, registered)
 			t.Logf("registered after %s (rise %d × %s)", took, rise, interval)
 			if hits := hs.hits.Load(); hits < rise {
 				t.Fatalf("registered after %d checks, want at least rise=%d", hits, rise)
 			}
 
 			hs.status.Store(http.StatusServiceUnavailable)
-			took = peertest.Eventually(t, 5*time.Second, unregistered)
+			took = producertest.Eventually(t, 5*time.Second, unregistered)
 			t.Logf("withdrawn after %s (fall %d × %s)", took, fall, interval)
 			if took > fall*interval+slack {
 				t.Errorf("withdrawn after %s, want within %s", took, fall*interval+slack)
@@ -112,7 +113,7 @@ func TestHealth_GatesRegistration(t *testing.T) {
 			}
 
 			hs.status.Store(http.StatusNoContent)
-			took = peertest.Eventually(t, 5*time.Second, registered)
+			took = producertest.Eventually(t, 5*time.Second, registered)
 			t.Logf("back after %s (rise %d × %s)", took, rise, interval)
 			if took > rise*interval+slack {
 				t.Errorf("back after %s, want within %s", took, rise*interval+slack)
@@ -167,7 +168,7 @@ func TestHealth_Hysteresis(t *testing.T) {
 		t.Fatal(err)
 	}
 	runHealth(t, h)
-	peertest.Eventually(t, 5*time.Second, func() error {
+	producertest.Eventually(t, 5*time.Second, func() error {
 		if st := h.Status(); st.Checks < len(pattern)+2 || !st.Healthy {
 			return fmt.Errorf("status %+v", st)
 		}
@@ -186,7 +187,7 @@ func TestHealth_Hysteresis(t *testing.T) {
 		t.Fatal(err)
 	}
 	runHealth(t, h2)
-	peertest.Eventually(t, 5*time.Second, func() error {
+	producertest.Eventually(t, 5*time.Second, func() error {
 		if st := h2.Status(); st.Checks < 3 || st.Healthy || st.LastError == "" {
 			return fmt.Errorf("status %+v", st)
 		}

@@ -3,6 +3,6 @@
 // diffing configured registrations (for reloads), the health checker that
 // suspends and resumes announcements, and the admin HTTP API.
 //
-// It builds on lookup/peer and lookup/wire and must not import the server
+// It builds on lookup/producer and lookup/wire and must not import the server
 // packages (lookup, tcpserver, httpapi, registry).
 package sidekick

@@ -1,4 +1,4 @@
-package peer
+package producer
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 // errors.Is.
 var (
 	// ErrClosed is returned by Register, Unregister and Start after Close.
-	ErrClosed = errors.New("peer client closed")
+	ErrClosed = errors.New("producer client closed")
 	// ErrStarted is returned by a second Start.
-	ErrStarted = errors.New("peer client already started")
+	ErrStarted = errors.New("producer client already started")
 	// ErrBadTopic wraps every rejected topic name.
 	ErrBadTopic = errors.New("invalid topic name")
 	// ErrBadChannel wraps every rejected channel name.
@@ -64,11 +64,11 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
-		return nil, fmt.Errorf("peer config: %w", err)
+		return nil, fmt.Errorf("producer config: %w", err)
 	}
 	c := &Client{
 		cfg:       cfg,
-		log:       cfg.Logger.With("component", "peer"),
+		log:       cfg.Logger.With("component", "producer"),
 		closed:    make(chan struct{}),
 		regs:      make(regSet),
 		suspended: cfg.StartSuspended,
@@ -87,7 +87,7 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Identity returns the identity sent in IDENTIFY, with defaults applied.
-func (c *Client) Identity() Identity { return c.cfg.Identity }
+func (c *Client) Identity() wire.ProducerInfo { return c.cfg.Identity }
 
 // Start launches one goroutine per lookupd and returns at once. It fails
 // with ErrStarted if called twice and ErrClosed after Close.
@@ -125,7 +125,7 @@ func (c *Client) Close(ctx context.Context) error {
 		select {
 		case <-c.closed:
 		case <-ctx.Done():
-			return fmt.Errorf("close peer client: %w", ctx.Err())
+			return fmt.Errorf("close producer client: %w", ctx.Err())
 		}
 		return nil
 	}
@@ -145,7 +145,7 @@ func (c *Client) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		c.hardCancel()
 		<-done
-		return fmt.Errorf("close peer client: %w", ctx.Err())
+		return fmt.Errorf("close producer client: %w", ctx.Err())
 	}
 }
 

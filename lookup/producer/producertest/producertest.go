@@ -1,4 +1,4 @@
-package peertest
+package producertest
 
 import (
 	"encoding/json"
@@ -87,21 +87,17 @@ var httpClient = &http.Client{
 	Transport: &http.Transport{DisableKeepAlives: true},
 }
 
-// Producer is one producer in a /lookup reply: the fields a producer
-// sends in IDENTIFY, under the same JSON names, plus remote_address.
-type Producer = wire.PeerInfo
-
 // LookupResult is a /lookup reply; Found is false on 404.
 type LookupResult struct {
 	Found     bool
-	Channels  []string   `json:"channels"`
-	Producers []Producer `json:"producers"`
+	Channels  []string            `json:"channels"`
+	Producers []wire.ProducerInfo `json:"producers"`
 }
 
 // HasProducer reports whether a producer with that broadcast address and
 // TCP port is listed.
 func (r LookupResult) HasProducer(addr string, tcpPort int) bool {
-	return slices.ContainsFunc(r.Producers, func(p Producer) bool {
+	return slices.ContainsFunc(r.Producers, func(p wire.ProducerInfo) bool {
 		return p.BroadcastAddress == addr && p.TCPPort == tcpPort
 	})
 }

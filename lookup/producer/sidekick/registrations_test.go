@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lookupd/lookupd/lookup/peer"
-	"github.com/lookupd/lookupd/lookup/peer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producer"
+	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/wire"
 )
 
-func regs(specs ...string) []peer.Registration {
+func regs(specs ...string) []producer.Registration {
 	out, err := sidekick.ParseRegistrations(specs)
 	if err != nil {
 		panic(err)
@@ -22,18 +23,18 @@ func regs(specs ...string) []peer.Registration {
 func TestParseRegistration(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    peer.Registration
+		want    producer.Registration
 		wantErr error
 	}{
-		{in: "t", want: peer.Registration{Topic: "t"}},
-		{in: "t/c", want: peer.Registration{Topic: "t", Channel: "c"}},
-		{in: "t#ephemeral/c#ephemeral", want: peer.Registration{Topic: "t#ephemeral", Channel: "c#ephemeral"}},
-		{in: "", wantErr: peer.ErrBadTopic},
-		{in: "/c", wantErr: peer.ErrBadTopic},
-		{in: "t/", wantErr: peer.ErrBadChannel},
-		{in: "t/c/d", wantErr: peer.ErrBadChannel},
-		{in: "t c", wantErr: peer.ErrBadTopic},
-		{in: "t/c d", wantErr: peer.ErrBadChannel},
+		{in: "t", want: producer.Registration{Topic: "t"}},
+		{in: "t/c", want: producer.Registration{Topic: "t", Channel: "c"}},
+		{in: "t#ephemeral/c#ephemeral", want: producer.Registration{Topic: "t#ephemeral", Channel: "c#ephemeral"}},
+		{in: "", wantErr: producer.ErrBadTopic},
+		{in: "/c", wantErr: producer.ErrBadTopic},
+		{in: "t/", wantErr: producer.ErrBadChannel},
+		{in: "t/c/d", wantErr: producer.ErrBadChannel},
+		{in: "t c", wantErr: producer.ErrBadTopic},
+		{in: "t/c d", wantErr: producer.ErrBadChannel},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -43,7 +44,7 @@ func TestParseRegistration(t *testing.T) {
 			}
 		})
 	}
-	if _, err := sidekick.ParseRegistrations([]string{"ok", "bad topic", "ok/bad chan"}); !errors.Is(err, peer.ErrBadTopic) || !errors.Is(err, peer.ErrBadChannel) {
+	if _, err := sidekick.ParseRegistrations([]string{"ok", "bad topic", "ok/bad chan"}); !errors.Is(err, producer.ErrBadTopic) || !errors.Is(err, producer.ErrBadChannel) {
 		t.Fatalf("ParseRegistrations did not report both errors: %v", err)
 	}
 }
@@ -51,13 +52,13 @@ func TestParseRegistration(t *testing.T) {
 func TestDiff(t *testing.T) {
 	tests := []struct {
 		name           string
-		old, new       []peer.Registration
-		wantUnregister []peer.Registration
-		wantRegister   []peer.Registration
+		old, new       []producer.Registration
+		wantUnregister []producer.Registration
+		wantRegister   []producer.Registration
 		// runtime registrations made outside the config, and the client
 		// state expected after applying the diff on top of them.
-		runtime   []peer.Registration
-		wantState []peer.Registration
+		runtime   []producer.Registration
+		wantState []producer.Registration
 	}{
 		{name: "unchanged", old: regs("a", "b/x"), new: regs("b/x", "a"),
 			wantState: regs("a", "b/x")},
@@ -76,7 +77,7 @@ func TestDiff(t *testing.T) {
 		{name: "runtime channel of a dropped topic goes", old: regs("b/x"), new: regs("c"),
 			runtime: regs("b/z", "d"), wantUnregister: regs("b"), wantRegister: regs("c"), wantState: regs("c", "d")},
 		{name: "everything removed", old: regs("a", "b/x"), new: nil,
-			wantUnregister: regs("a", "b"), wantState: []peer.Registration{}},
+			wantUnregister: regs("a", "b"), wantState: []producer.Registration{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestDiff(t *testing.T) {
 			if !slices.Equal(unreg, tc.wantUnregister) || !slices.Equal(reg, tc.wantRegister) {
 				t.Fatalf("Diff = unregister %v, register %v; want %v, %v", unreg, reg, tc.wantUnregister, tc.wantRegister)
 			}
-			c, err := peer.New(peer.Config{Identity: peer.Identity{TCPPort: 1, HTTPPort: 2}})
+			c, err := producer.New(producer.Config{Identity: wire.ProducerInfo{TCPPort: 1, HTTPPort: 2}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,7 +104,7 @@ func TestDiff(t *testing.T) {
 }
 
 func TestApply_ReportsErrors(t *testing.T) {
-	c, err := peer.New(peer.Config{Identity: peer.Identity{TCPPort: 1, HTTPPort: 2}})
+	c, err := producer.New(producer.Config{Identity: wire.ProducerInfo{TCPPort: 1, HTTPPort: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestApply_ReportsErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = sidekick.Apply(c, regs("a"), regs("b"))
-	if !errors.Is(err, peer.ErrClosed) {
+	if !errors.Is(err, producer.ErrClosed) {
 		t.Fatalf("Apply on closed client = %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package peertest
+package producertest
 
 import (
 	"testing"

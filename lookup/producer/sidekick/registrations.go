@@ -7,28 +7,28 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lookupd/lookupd/lookup/peer"
+	"github.com/lookupd/lookupd/lookup/producer"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 // ParseRegistration parses "topic" or "topic/channel" and validates both
 // names (a "/" cannot occur in a valid name, so the split is unambiguous).
-func ParseRegistration(s string) (peer.Registration, error) {
+func ParseRegistration(s string) (producer.Registration, error) {
 	topic, channel, hasChannel := strings.Cut(s, "/")
 	if !wire.IsValidTopicName(topic) {
-		return peer.Registration{}, fmt.Errorf("registration %q: %w: %q", s, peer.ErrBadTopic, topic)
+		return producer.Registration{}, fmt.Errorf("registration %q: %w: %q", s, producer.ErrBadTopic, topic)
 	}
 	if hasChannel && !wire.IsValidChannelName(channel) {
-		return peer.Registration{}, fmt.Errorf("registration %q: %w: %q", s, peer.ErrBadChannel, channel)
+		return producer.Registration{}, fmt.Errorf("registration %q: %w: %q", s, producer.ErrBadChannel, channel)
 	}
-	return peer.Registration{Topic: topic, Channel: channel}, nil
+	return producer.Registration{Topic: topic, Channel: channel}, nil
 }
 
 // ParseRegistrations parses every element with ParseRegistration and
 // returns them in order, or the joined errors of all invalid ones. The
 // caller owns the returned slice.
-func ParseRegistrations(specs []string) ([]peer.Registration, error) {
-	out := make([]peer.Registration, 0, len(specs))
+func ParseRegistrations(specs []string) ([]producer.Registration, error) {
+	out := make([]producer.Registration, 0, len(specs))
 	var errs []error
 	for _, s := range specs {
 		r, err := ParseRegistration(s)
@@ -43,7 +43,7 @@ func ParseRegistrations(specs []string) ([]peer.Registration, error) {
 
 // topicMap groups registrations by topic; "" stands for the topic listed
 // on its own.
-func topicMap(regs []peer.Registration) map[string]map[string]bool {
+func topicMap(regs []producer.Registration) map[string]map[string]bool {
 	m := make(map[string]map[string]bool)
 	for _, r := range regs {
 		if m[r.Topic] == nil {
@@ -65,41 +65,41 @@ func topicMap(regs []peer.Registration) map[string]map[string]bool {
 //
 // Both results are sorted; apply unregister before register. The caller
 // owns the returned slices.
-func Diff(old, new []peer.Registration) (unregister, register []peer.Registration) {
+func Diff(old, new []producer.Registration) (unregister, register []producer.Registration) {
 	o, n := topicMap(old), topicMap(new)
 	for _, t := range slices.Sorted(maps.Keys(o)) {
 		keep, ok := n[t]
 		if !ok {
-			unregister = append(unregister, peer.Registration{Topic: t})
+			unregister = append(unregister, producer.Registration{Topic: t})
 			continue
 		}
 		for _, ch := range slices.Sorted(maps.Keys(o[t])) {
 			if ch != "" && !keep[ch] {
-				unregister = append(unregister, peer.Registration{Topic: t, Channel: ch})
+				unregister = append(unregister, producer.Registration{Topic: t, Channel: ch})
 			}
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(n)) {
 		for _, ch := range slices.Sorted(maps.Keys(n[t])) {
 			if !o[t][ch] {
-				register = append(register, peer.Registration{Topic: t, Channel: ch})
+				register = append(register, producer.Registration{Topic: t, Channel: ch})
 			}
 		}
 	}
 	return unregister, register
 }
 
-// Registrar is the part of *peer.Client that Apply needs.
+// Registrar is the part of *producer.Client that Apply needs.
 type Registrar interface {
 	Register(topic, channel string) error
 	Unregister(topic, channel string) error
 }
 
-var _ Registrar = (*peer.Client)(nil)
+var _ Registrar = (*producer.Client)(nil)
 
 // Apply unregisters then registers, continuing past failures, and returns
 // the joined errors.
-func Apply(c Registrar, unregister, register []peer.Registration) error {
+func Apply(c Registrar, unregister, register []producer.Registration) error {
 	var errs []error
 	for _, r := range unregister {
 		if err := c.Unregister(r.Topic, r.Channel); err != nil {

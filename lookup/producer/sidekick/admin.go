@@ -8,16 +8,16 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
-	"github.com/lookupd/lookupd/lookup/peer"
+	"github.com/lookupd/lookupd/lookup/producer"
 )
 
 // State is the body of GET /state and of successful POSTs.
 type State struct {
-	Identity      IdentityJSON         `json:"identity"`
-	Suspended     bool                 `json:"suspended"`
-	Registrations []peer.Registration  `json:"registrations"`
-	Lookupds      []peer.LookupdStatus `json:"lookupds"`
-	Health        *HealthStatus        `json:"health,omitempty"`
+	Identity      IdentityJSON             `json:"identity"`
+	Suspended     bool                     `json:"suspended"`
+	Registrations []producer.Registration  `json:"registrations"`
+	Lookupds      []producer.LookupdStatus `json:"lookupds"`
+	Health        *HealthStatus            `json:"health,omitempty"`
 }
 
 // IdentityJSON is what the producer announces, with nsqlookupd's JSON
@@ -39,7 +39,7 @@ type adminError struct {
 // Admin serves producerd's admin API. Create it with NewAdmin; it is safe
 // for concurrent use.
 type Admin struct {
-	client *peer.Client
+	client *producer.Client
 	health *Health
 	log    *slog.Logger
 	router *httprouter.Router
@@ -57,7 +57,7 @@ type Admin struct {
 // Codes: 400 MISSING_ARG_TOPIC, INVALID_ARG_TOPIC, INVALID_ARG_CHANNEL;
 // 404 NOT_FOUND; 405 METHOD_NOT_ALLOWED; 503 SHUTTING_DOWN after the client
 // closed.
-func NewAdmin(client *peer.Client, health *Health, logger *slog.Logger) *Admin {
+func NewAdmin(client *producer.Client, health *Health, logger *slog.Logger) *Admin {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -136,11 +136,11 @@ func (a *Admin) change(w http.ResponseWriter, r *http.Request, what string, do f
 	case err == nil:
 		a.log.Info("admin "+what, "topic", topic, "channel", channel)
 		a.writeJSON(w, http.StatusOK, a.State())
-	case errors.Is(err, peer.ErrBadTopic):
+	case errors.Is(err, producer.ErrBadTopic):
 		a.writeError(w, adminError{status: http.StatusBadRequest, code: "INVALID_ARG_TOPIC"})
-	case errors.Is(err, peer.ErrBadChannel):
+	case errors.Is(err, producer.ErrBadChannel):
 		a.writeError(w, adminError{status: http.StatusBadRequest, code: "INVALID_ARG_CHANNEL"})
-	case errors.Is(err, peer.ErrClosed):
+	case errors.Is(err, producer.ErrClosed):
 		a.writeError(w, adminError{status: http.StatusServiceUnavailable, code: "SHUTTING_DOWN"})
 	default:
 		a.log.Error("admin "+what+" failed", "topic", topic, "channel", channel, "err", err)

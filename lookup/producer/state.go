@@ -1,4 +1,4 @@
-package peer
+package producer
 
 import (
 	"cmp"

@@ -1,4 +1,4 @@
-package peer_test
+package producer_test
 
 import (
 	"bufio"
@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/lookuptest"
-	"github.com/lookupd/lookupd/lookup/peer"
-	"github.com/lookupd/lookupd/lookup/peer/peertest"
+	"github.com/lookupd/lookupd/lookup/producer"
+	"github.com/lookupd/lookupd/lookup/producer/producertest"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -29,14 +29,14 @@ func init() { nextPort.Store(20000) }
 
 // newClient returns a started Client for addrs with short test intervals;
 // mod may adjust the Config. It is closed at cleanup.
-func newClient(t *testing.T, addrs []string, mod func(*peer.Config)) *peer.Client {
+func newClient(t *testing.T, addrs []string, mod func(*producer.Config)) *producer.Client {
 	t.Helper()
 	port := int(nextPort.Add(2))
-	cfg := peer.Config{
+	cfg := producer.Config{
 		LookupdTCPAddresses: addrs,
-		Identity: peer.Identity{
+		Identity: wire.ProducerInfo{
 			BroadcastAddress: "127.0.0.1",
-			Hostname:         "peer-test",
+			Hostname:         "producer-test",
 			TCPPort:          port,
 			HTTPPort:         port + 1,
 			Version:          "1.3.0",
@@ -50,10 +50,10 @@ func newClient(t *testing.T, addrs []string, mod func(*peer.Config)) *peer.Clien
 	if mod != nil {
 		mod(&cfg)
 	}
-	return peertest.StartClient(t, cfg)
+	return producertest.StartClient(t, cfg)
 }
 
-func closeClient(t *testing.T, c *peer.Client, timeout time.Duration) time.Duration {
+func closeClient(t *testing.T, c *producer.Client, timeout time.Duration) time.Duration {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
@@ -64,15 +64,15 @@ func closeClient(t *testing.T, c *peer.Client, timeout time.Duration) time.Durat
 	return time.Since(start)
 }
 
-// assertNoPeerGoroutines fails if any goroutine runs code of package peer.
+// assertNoProducerGoroutines fails if any goroutine runs code of package producer.
 // Close guarantees this on return, so there is no polling.
-func assertNoPeerGoroutines(t *testing.T) {
+func assertNoProducerGoroutines(t *testing.T) {
 	t.Helper()
 	buf := make([]byte, 1<<22)
 	buf = buf[:runtime.Stack(buf, true)]
 	for g := range strings.SplitSeq(string(buf), "\n\n") {
-		if strings.Contains(g, "lookup/peer.(*") {
-			t.Fatalf("goroutine of package peer still running after Close:\n%s", g)
+		if strings.Contains(g, "lookup/producer.(*") {
+			t.Fatalf("goroutine of package producer still running after Close:\n%s", g)
 		}
 	}
 }
@@ -80,7 +80,7 @@ func assertNoPeerGoroutines(t *testing.T) {
 // assertGoroutinesBack polls until the goroutine count is at most baseline.
 func assertGoroutinesBack(t *testing.T, baseline int) {
 	t.Helper()
-	peertest.Eventually(t, 3*time.Second, func() error {
+	producertest.Eventually(t, 3*time.Second, func() error {
 		if n := runtime.NumGoroutine(); n > baseline {
 			buf := make([]byte, 1<<20)
 			return fmt.Errorf("%d goroutines, baseline %d:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
@@ -89,31 +89,31 @@ func assertGoroutinesBack(t *testing.T, baseline int) {
 	})
 }
 
-func forEachKind(t *testing.T, f func(t *testing.T, start peertest.Starter)) {
-	for _, k := range peertest.Kinds() {
+func forEachKind(t *testing.T, f func(t *testing.T, start producertest.Starter)) {
+	for _, k := range producertest.Kinds() {
 		t.Run(k.Name, func(t *testing.T) { f(t, k.Start) })
 	}
 }
 
 func TestNew_Invalid(t *testing.T) {
-	good := peer.Identity{BroadcastAddress: "127.0.0.1", TCPPort: 4150, HTTPPort: 4151}
+	good := wire.ProducerInfo{BroadcastAddress: "127.0.0.1", TCPPort: 4150, HTTPPort: 4151}
 	tests := []struct {
 		name string
-		cfg  peer.Config
+		cfg  producer.Config
 		want string
 	}{
-		{name: "address without port", cfg: peer.Config{LookupdTCPAddresses: []string{"127.0.0.1"}, Identity: good}, want: "lookupd address"},
-		{name: "address without host", cfg: peer.Config{LookupdTCPAddresses: []string{":4160"}, Identity: good}, want: "host and port"},
-		{name: "duplicate address", cfg: peer.Config{LookupdTCPAddresses: []string{"127.0.0.1:1", "127.0.0.1:1"}, Identity: good}, want: "listed twice"},
-		{name: "no tcp port", cfg: peer.Config{Identity: peer.Identity{BroadcastAddress: "h", HTTPPort: 1}}, want: "tcp port"},
-		{name: "http port too big", cfg: peer.Config{Identity: peer.Identity{BroadcastAddress: "h", TCPPort: 1, HTTPPort: 70000}}, want: "http port"},
-		{name: "negative heartbeat", cfg: peer.Config{Identity: good, HeartbeatInterval: -1}, want: "heartbeat interval"},
-		{name: "backoff max below min", cfg: peer.Config{Identity: good, BackoffMin: time.Second, BackoffMax: time.Millisecond}, want: "backoff max"},
-		{name: "negative response size", cfg: peer.Config{Identity: good, MaxResponseSize: -1}, want: "max response size"},
+		{name: "address without port", cfg: producer.Config{LookupdTCPAddresses: []string{"127.0.0.1"}, Identity: good}, want: "lookupd address"},
+		{name: "address without host", cfg: producer.Config{LookupdTCPAddresses: []string{":4160"}, Identity: good}, want: "host and port"},
+		{name: "duplicate address", cfg: producer.Config{LookupdTCPAddresses: []string{"127.0.0.1:1", "127.0.0.1:1"}, Identity: good}, want: "listed twice"},
+		{name: "no tcp port", cfg: producer.Config{Identity: wire.ProducerInfo{BroadcastAddress: "h", HTTPPort: 1}}, want: "tcp port"},
+		{name: "http port too big", cfg: producer.Config{Identity: wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 1, HTTPPort: 70000}}, want: "http port"},
+		{name: "negative heartbeat", cfg: producer.Config{Identity: good, HeartbeatInterval: -1}, want: "heartbeat interval"},
+		{name: "backoff max below min", cfg: producer.Config{Identity: good, BackoffMin: time.Second, BackoffMax: time.Millisecond}, want: "backoff max"},
+		{name: "negative response size", cfg: producer.Config{Identity: good, MaxResponseSize: -1}, want: "max response size"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := peer.New(tc.cfg)
+			_, err := producer.New(tc.cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New error = %v, want one containing %q", err, tc.want)
 			}
@@ -122,18 +122,18 @@ func TestNew_Invalid(t *testing.T) {
 }
 
 func TestClient_Lifecycle(t *testing.T) {
-	c, err := peer.New(peer.Config{Identity: peer.Identity{TCPPort: 1, HTTPPort: 2}})
+	c, err := producer.New(producer.Config{Identity: wire.ProducerInfo{TCPPort: 1, HTTPPort: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id := c.Identity(); id.BroadcastAddress == "" || id.Hostname == "" || id.Version != peer.DefaultVersion {
+	if id := c.Identity(); id.BroadcastAddress == "" || id.Hostname == "" || id.Version != producer.DefaultVersion {
 		t.Fatalf("defaults not applied to identity: %+v", id)
 	}
 	for _, bad := range []struct{ topic, channel string }{
 		{"", ""}, {"a b", ""}, {strings.Repeat("x", 65), ""}, {"t", "c/d"}, {"#ephemeral", ""},
 	} {
 		err := c.Register(bad.topic, bad.channel)
-		if !errors.Is(err, peer.ErrBadTopic) && !errors.Is(err, peer.ErrBadChannel) {
+		if !errors.Is(err, producer.ErrBadTopic) && !errors.Is(err, producer.ErrBadChannel) {
 			t.Errorf("Register(%q, %q) = %v, want a name error", bad.topic, bad.channel, err)
 		}
 		if err := c.Unregister(bad.topic, bad.channel); err == nil {
@@ -146,49 +146,49 @@ func TestClient_Lifecycle(t *testing.T) {
 	if err := c.Register("t#ephemeral", ""); err != nil {
 		t.Fatal(err)
 	}
-	want := []peer.Registration{{Topic: "t", Channel: "c"}, {Topic: "t#ephemeral"}}
+	want := []producer.Registration{{Topic: "t", Channel: "c"}, {Topic: "t#ephemeral"}}
 	if got := c.State(); !slices.Equal(got, want) {
 		t.Fatalf("State = %v, want %v", got, want)
 	}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(); !errors.Is(err, peer.ErrStarted) {
+	if err := c.Start(); !errors.Is(err, producer.ErrStarted) {
 		t.Fatalf("second Start = %v", err)
 	}
 	closeClient(t, c, time.Second)
 	closeClient(t, c, time.Second) // idempotent
-	if err := c.Register("u", ""); !errors.Is(err, peer.ErrClosed) {
+	if err := c.Register("u", ""); !errors.Is(err, producer.ErrClosed) {
 		t.Fatalf("Register after Close = %v", err)
 	}
-	if err := c.Start(); !errors.Is(err, peer.ErrClosed) {
+	if err := c.Start(); !errors.Is(err, producer.ErrClosed) {
 		t.Fatalf("Start after Close = %v", err)
 	}
 	if got := c.State(); !slices.Equal(got, want) {
 		t.Fatalf("State after Close = %v, want %v", got, want)
 	}
-	assertNoPeerGoroutines(t)
+	assertNoProducerGoroutines(t)
 }
 
 // Registrations reach all three lookupds, changes follow, and Close
 // withdraws everything (the ephemeral topic vanishing proves UNREGISTER was
 // sent, since nsqlookupd keeps it on a mere disconnect).
 func TestClient_ThreeLookupds(t *testing.T) {
-	forEachKind(t, func(t *testing.T, start peertest.Starter) {
-		ds := peertest.StartN(t, start, 3)
-		peertest.WaitReady(t, ds)
+	forEachKind(t, func(t *testing.T, start producertest.Starter) {
+		ds := producertest.StartN(t, start, 3)
+		producertest.WaitReady(t, ds)
 		baseline := runtime.NumGoroutine()
-		c := newClient(t, peertest.TCPAddrs(ds), nil)
+		c := newClient(t, producertest.TCPAddrs(ds), nil)
 		id := c.Identity()
 		addr, port := id.BroadcastAddress, id.TCPPort
-		for _, r := range []peer.Registration{{Topic: "t1"}, {Topic: "t2", Channel: "ch1"}, {Topic: "t2", Channel: "ch2#ephemeral"}, {Topic: "t3#ephemeral"}} {
+		for _, r := range []producer.Registration{{Topic: "t1"}, {Topic: "t2", Channel: "ch1"}, {Topic: "t2", Channel: "ch2#ephemeral"}, {Topic: "t3#ephemeral"}} {
 			if err := c.Register(r.Topic, r.Channel); err != nil {
 				t.Fatal(err)
 			}
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, addr, port, "t1"))
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, addr, port, "t2", "ch1", "ch2#ephemeral"))
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, addr, port, "t3#ephemeral"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, addr, port, "t1"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, addr, port, "t2", "ch1", "ch2#ephemeral"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, addr, port, "t3#ephemeral"))
 		for i, st := range c.Status() {
 			if st.Address != ds[i].TCPAddr || !st.Connected || st.Registrations != 4 || st.Connects != 1 {
 				t.Errorf("status %d = %+v", i, st)
@@ -198,19 +198,19 @@ func TestClient_ThreeLookupds(t *testing.T) {
 		if err := c.Unregister("t2", "ch2#ephemeral"); err != nil {
 			t.Fatal(err)
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.ChannelGone(ds, "t2", "ch2#ephemeral"))
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, addr, port, "t2", "ch1"))
+		producertest.Eventually(t, 3*time.Second, producertest.ChannelGone(ds, "t2", "ch2#ephemeral"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, addr, port, "t2", "ch1"))
 		if err := c.Unregister("t1", ""); err != nil {
 			t.Fatal(err)
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.Unregistered(ds, addr, port, "t1"))
+		producertest.Eventually(t, 3*time.Second, producertest.Unregistered(ds, addr, port, "t1"))
 
 		closeClient(t, c, 5*time.Second)
-		assertNoPeerGoroutines(t)
+		assertNoProducerGoroutines(t)
 		// Close sends UNREGISTER before closing, so the ephemeral topic is
 		// gone even on nsqlookupd.
 		for _, d := range ds {
-			r, err := peertest.Lookup(d.HTTPAddr, "t3#ephemeral")
+			r, err := producertest.Lookup(d.HTTPAddr, "t3#ephemeral")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -218,7 +218,7 @@ func TestClient_ThreeLookupds(t *testing.T) {
 				t.Errorf("%s: ephemeral topic still listed after Close: %+v", d.HTTPAddr, r)
 			}
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.Unregistered(ds, addr, port, "t2"))
+		producertest.Eventually(t, 3*time.Second, producertest.Unregistered(ds, addr, port, "t2"))
 		assertGoroutinesBack(t, baseline)
 	})
 }
@@ -227,23 +227,23 @@ func TestClient_ThreeLookupds(t *testing.T) {
 // full state back within one heartbeat interval of its return, however long
 // it was away; the others are untouched.
 func TestClient_RestartedLookupd(t *testing.T) {
-	forEachKind(t, func(t *testing.T, start peertest.Starter) {
+	forEachKind(t, func(t *testing.T, start producertest.Starter) {
 		const heartbeat = 300 * time.Millisecond
-		ds := peertest.StartN(t, start, 3)
-		c := newClient(t, peertest.TCPAddrs(ds), func(cfg *peer.Config) { cfg.HeartbeatInterval = heartbeat })
+		ds := producertest.StartN(t, start, 3)
+		c := newClient(t, producertest.TCPAddrs(ds), func(cfg *producer.Config) { cfg.HeartbeatInterval = heartbeat })
 		id := c.Identity()
-		for _, r := range []peer.Registration{{Topic: "t", Channel: "a"}, {Topic: "t", Channel: "b"}, {Topic: "u"}} {
+		for _, r := range []producer.Registration{{Topic: "t", Channel: "a"}, {Topic: "t", Channel: "b"}, {Topic: "u"}} {
 			if err := c.Register(r.Topic, r.Channel); err != nil {
 				t.Fatal(err)
 			}
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "a", "b"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "a", "b"))
 
 		tcpAddr := ds[0].TCPAddr
 		ds[0].Stop()
 		// Stay away until the backoff has grown past the heartbeat interval
 		// (10 ms doubling, capped at the heartbeat).
-		peertest.Eventually(t, 5*time.Second, func() error {
+		producertest.Eventually(t, 5*time.Second, func() error {
 			if st := c.Status()[0]; st.Connected || st.Failures < 7 {
 				return fmt.Errorf("status %+v", st)
 			}
@@ -256,14 +256,14 @@ func TestClient_RestartedLookupd(t *testing.T) {
 		if err := c.Register("v", "c"); err != nil {
 			t.Fatal(err)
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds[1:], id.BroadcastAddress, id.TCPPort, "v", "c"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds[1:], id.BroadcastAddress, id.TCPPort, "v", "c"))
 
 		ds[0] = start(t, tcpAddr)
-		took := peertest.Eventually(t, 5*time.Second, func() error {
+		took := producertest.Eventually(t, 5*time.Second, func() error {
 			for _, cond := range []func() error{
-				peertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "t", "a"),
-				peertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "u"),
-				peertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "v", "c"),
+				producertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "t", "a"),
+				producertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "u"),
+				producertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "v", "c"),
 			} {
 				if err := cond(); err != nil {
 					return err
@@ -275,7 +275,7 @@ func TestClient_RestartedLookupd(t *testing.T) {
 		if took > heartbeat+300*time.Millisecond {
 			t.Errorf("state back after %s, want within one heartbeat interval (%s) plus slack", took, heartbeat)
 		}
-		r, err := peertest.Lookup(ds[0].HTTPAddr, "t")
+		r, err := producertest.Lookup(ds[0].HTTPAddr, "t")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,18 +296,18 @@ func TestClient_RestartedLookupd(t *testing.T) {
 // A lookupd that accepts connections but never answers neither delays the
 // others nor Close.
 func TestClient_SilentLookupd(t *testing.T) {
-	forEachKind(t, func(t *testing.T, start peertest.Starter) {
-		ds := peertest.StartN(t, start, 2)
+	forEachKind(t, func(t *testing.T, start producertest.Starter) {
+		ds := producertest.StartN(t, start, 2)
 		silent := lookuptest.SilentListener(t)
 		const readTimeout = 20 * time.Second
-		c := newClient(t, append([]string{silent}, peertest.TCPAddrs(ds)...), func(cfg *peer.Config) {
+		c := newClient(t, append([]string{silent}, producertest.TCPAddrs(ds)...), func(cfg *producer.Config) {
 			cfg.ReadTimeout = readTimeout
 		})
 		id := c.Identity()
 		if err := c.Register("t", "ch"); err != nil {
 			t.Fatal(err)
 		}
-		took := peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
+		took := producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
 		t.Logf("registered on the two live lookupds after %s", took)
 		if st := c.Status()[0]; st.Connected {
 			t.Errorf("silent lookupd reported connected: %+v", st)
@@ -315,18 +315,18 @@ func TestClient_SilentLookupd(t *testing.T) {
 		if took := closeClient(t, c, 10*time.Second); took > time.Second {
 			t.Errorf("Close took %s with a silent lookupd", took)
 		}
-		assertNoPeerGoroutines(t)
-		peertest.Eventually(t, 3*time.Second, peertest.Unregistered(ds, id.BroadcastAddress, id.TCPPort, "t"))
+		assertNoProducerGoroutines(t)
+		producertest.Eventually(t, 3*time.Second, producertest.Unregistered(ds, id.BroadcastAddress, id.TCPPort, "t"))
 	})
 }
 
 // Anti-entropy: a registration an operator deleted over HTTP comes back
 // within one resync interval, on the same connection.
 func TestClient_AntiEntropy(t *testing.T) {
-	forEachKind(t, func(t *testing.T, start peertest.Starter) {
+	forEachKind(t, func(t *testing.T, start producertest.Starter) {
 		const resync = 300 * time.Millisecond
-		ds := peertest.StartN(t, start, 3)
-		c := newClient(t, peertest.TCPAddrs(ds), func(cfg *peer.Config) {
+		ds := producertest.StartN(t, start, 3)
+		c := newClient(t, producertest.TCPAddrs(ds), func(cfg *producer.Config) {
 			cfg.ResyncInterval = resync
 			cfg.HeartbeatInterval = 10 * time.Second
 		})
@@ -334,25 +334,25 @@ func TestClient_AntiEntropy(t *testing.T) {
 		if err := c.Register("t", "ch"); err != nil {
 			t.Fatal(err)
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
 		before := c.Status()[0]
-		if err := peertest.DeleteTopic(ds[0].HTTPAddr, "t"); err != nil {
+		if err := producertest.DeleteTopic(ds[0].HTTPAddr, "t"); err != nil {
 			t.Fatal(err)
 		}
-		if r, err := peertest.Lookup(ds[0].HTTPAddr, "t"); err != nil {
+		if r, err := producertest.Lookup(ds[0].HTTPAddr, "t"); err != nil {
 			t.Fatal(err)
 		} else if r.HasProducer(id.BroadcastAddress, id.TCPPort) {
 			// Only possible if a resync ran in between; checked below.
 			t.Logf("registration already back right after delete")
 		}
-		took := peertest.Eventually(t, 3*time.Second, peertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "t", "ch"))
+		took := producertest.Eventually(t, 3*time.Second, producertest.Registered(ds[:1], id.BroadcastAddress, id.TCPPort, "t", "ch"))
 		t.Logf("deleted registration back after %s", took)
 		if took > resync+300*time.Millisecond {
 			t.Errorf("registration back after %s, want within one resync interval (%s) plus slack", took, resync)
 		}
 		// The status is updated once the whole resync is acknowledged,
 		// just after the lookupd shows the registration.
-		peertest.Eventually(t, time.Second, func() error {
+		producertest.Eventually(t, time.Second, func() error {
 			if after := c.Status()[0]; after.Connects != before.Connects || !after.LastResync.After(before.LastResync) {
 				return fmt.Errorf("not restored by a resync on the same connection: before %+v, after %+v", before, after)
 			}
@@ -364,14 +364,14 @@ func TestClient_AntiEntropy(t *testing.T) {
 // Suspend withdraws everything from every lookupd and keeps it locally;
 // Resume brings it back.
 func TestClient_Suspend(t *testing.T) {
-	forEachKind(t, func(t *testing.T, start peertest.Starter) {
-		ds := peertest.StartN(t, start, 3)
-		c := newClient(t, peertest.TCPAddrs(ds), func(cfg *peer.Config) { cfg.StartSuspended = true })
+	forEachKind(t, func(t *testing.T, start producertest.Starter) {
+		ds := producertest.StartN(t, start, 3)
+		c := newClient(t, producertest.TCPAddrs(ds), func(cfg *producer.Config) { cfg.StartSuspended = true })
 		id := c.Identity()
 		if err := c.Register("t", "ch"); err != nil {
 			t.Fatal(err)
 		}
-		peertest.Eventually(t, 3*time.Second, func() error {
+		producertest.Eventually(t, 3*time.Second, func() error {
 			for _, st := range c.Status() {
 				if !st.Connected || st.LastHeartbeat.IsZero() {
 					return fmt.Errorf("status %+v", st)
@@ -379,21 +379,21 @@ func TestClient_Suspend(t *testing.T) {
 			}
 			return nil
 		})
-		if err := peertest.Unregistered(ds, id.BroadcastAddress, id.TCPPort, "t")(); err != nil {
+		if err := producertest.Unregistered(ds, id.BroadcastAddress, id.TCPPort, "t")(); err != nil {
 			t.Fatalf("registered while suspended: %v", err)
 		}
 		c.Resume()
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
 		c.Suspend()
 		if !c.Suspended() {
 			t.Fatal("Suspended() = false")
 		}
-		peertest.Eventually(t, 3*time.Second, peertest.Unregistered(ds, id.BroadcastAddress, id.TCPPort, "t"))
+		producertest.Eventually(t, 3*time.Second, producertest.Unregistered(ds, id.BroadcastAddress, id.TCPPort, "t"))
 		if got := c.State(); len(got) != 1 {
 			t.Fatalf("State while suspended = %v", got)
 		}
 		c.Resume()
-		peertest.Eventually(t, 3*time.Second, peertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
+		producertest.Eventually(t, 3*time.Second, producertest.Registered(ds, id.BroadcastAddress, id.TCPPort, "t", "ch"))
 	})
 }
 
@@ -496,7 +496,7 @@ func TestClient_BadLookupdReplies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := startFake(t, tc.serve)
-			c := newClient(t, []string{f.addr}, func(cfg *peer.Config) {
+			c := newClient(t, []string{f.addr}, func(cfg *producer.Config) {
 				cfg.BackoffMin = backoffMin
 				cfg.BackoffMax = time.Second
 				cfg.HeartbeatInterval = time.Second
@@ -504,7 +504,7 @@ func TestClient_BadLookupdReplies(t *testing.T) {
 			if err := c.Register("t", ""); err != nil {
 				t.Fatal(err)
 			}
-			peertest.Eventually(t, 5*time.Second, func() error {
+			producertest.Eventually(t, 5*time.Second, func() error {
 				if n := len(f.acceptTimes()); n < 5 {
 					return fmt.Errorf("%d connections", n)
 				}
@@ -551,7 +551,7 @@ func TestClient_CloseDeadline(t *testing.T) {
 			}
 		}
 	})
-	c := newClient(t, []string{f.addr}, func(cfg *peer.Config) { cfg.ReadTimeout = 30 * time.Second })
+	c := newClient(t, []string{f.addr}, func(cfg *producer.Config) { cfg.ReadTimeout = 30 * time.Second })
 	if err := c.Register("t", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -574,5 +574,5 @@ func TestClient_CloseDeadline(t *testing.T) {
 	if took < 150*time.Millisecond || took > 2*time.Second {
 		t.Errorf("Close took %s with a 200ms deadline", took)
 	}
-	assertNoPeerGoroutines(t)
+	assertNoProducerGoroutines(t)
 }
