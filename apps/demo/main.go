@@ -17,18 +17,35 @@ import (
 
 	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/clientmerge"
+	"golang.org/x/term"
 )
 
 func main() {
-	bin := flag.String("bin", "bin", "directory holding the lookupd and producerd binaries")
-	topic := flag.String("topic", "orders", "topic to look up")
+	var o options
+	flag.StringVar(&o.bin, "bin", "bin", "directory holding the lookupd, producerd and lookupctl binaries")
+	flag.StringVar(&o.topic, "topic", "orders", "topic to look up")
+	flag.StringVar(&o.uiAddress, "ui-address", "127.0.0.1:4171", "where the web view listens when the demo stays up (a free port if taken)")
 	flag.Parse()
+	// From a terminal the cluster stays up after the walk-through until
+	// Ctrl-C; from CI, a pipe or </dev/null the demo ends by itself.
+	o.stayUp = term.IsTerminal(int(os.Stdin.Fd()))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Stdout, *bin, *topic); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, os.Stdout, o); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// options configure run.
+type options struct {
+	bin, topic string
+	// stayUp keeps the cluster and a web view running after the
+	// walk-through until ctx ends.
+	stayUp bool
+	// uiAddress is the web view's preferred address; empty or taken: a
+	// free loopback port.
+	uiAddress string
 }
 
 // stopTimeout bounds how long a child may take to exit after SIGTERM.
@@ -96,7 +113,8 @@ func httpGet(url string) (string, error) {
 	return fmt.Sprintf("%d %s", resp.StatusCode, b), err
 }
 
-func run(ctx context.Context, out io.Writer, bin, topic string) error {
+func run(ctx context.Context, out io.Writer, o options) error {
+	bin, topic := o.bin, o.topic
 	dir, err := os.MkdirTemp("", "lookupd-demo-")
 	if err != nil {
 		return err
@@ -116,10 +134,12 @@ func run(ctx context.Context, out io.Writer, bin, topic string) error {
 	type lookupd struct{ tcp, http string }
 	lookupds := []lookupd{{addrs[0], addrs[1]}, {addrs[2], addrs[3]}, {addrs[4], addrs[5]}}
 	fmt.Fprintln(out, "== starting 3 lookupds on 127.0.0.1 (they never talk to each other)")
+	var lookupdArgs, producerArgs [][]string
 	for i, l := range lookupds {
-		p, err := start(dir, fmt.Sprintf("lookupd-%c", 'A'+i), filepath.Join(bin, "lookupd"),
-			"--tcp-address="+l.tcp, "--http-address="+l.http, "--broadcast-address=127.0.0.1",
-			"--inactive-producer-timeout=10s", "--log-level=warn")
+		args := []string{"--tcp-address=" + l.tcp, "--http-address=" + l.http, "--broadcast-address=127.0.0.1",
+			"--inactive-producer-timeout=10s", "--log-level=warn"}
+		lookupdArgs = append(lookupdArgs, args)
+		p, err := start(dir, fmt.Sprintf("lookupd-%c", 'A'+i), filepath.Join(bin, "lookupd"), args...)
 		if err != nil {
 			return err
 		}
@@ -154,6 +174,7 @@ func run(ctx context.Context, out io.Writer, bin, topic string) error {
 		for _, r := range pr.regs {
 			args = append(args, "--register="+r)
 		}
+		producerArgs = append(producerArgs, args)
 		p, err := start(dir, pr.name, filepath.Join(bin, "producerd"), args...)
 		if err != nil {
 			return err
@@ -205,7 +226,68 @@ func run(ctx context.Context, out io.Writer, bin, topic string) error {
 		return err
 	}
 	printMerged(ctx, out, client, topic, "merged view after producer-2 left")
-	fmt.Fprintln(out, "\n== demo done; shutting down")
+	if !o.stayUp {
+		fmt.Fprintln(out, "\n== demo done; shutting down")
+		return nil
+	}
+
+	// Staying up: the web view first, so that its change feed shows
+	// lookupd B and producer-2 coming back.
+	uiAddr := o.uiAddress
+	if l, err := net.Listen("tcp", uiAddr); err == nil && uiAddr != "" {
+		l.Close()
+	} else {
+		if err == nil {
+			l.Close()
+		}
+		free, err := freeAddrs(1)
+		if err != nil {
+			return err
+		}
+		uiAddr = free[0]
+	}
+	ctlArgs := []string{"ui", "--http-address=" + uiAddr}
+	for _, h := range httpAddrs {
+		ctlArgs = append(ctlArgs, "--lookupd-http-address="+h)
+	}
+	ui, err := start(dir, "lookupctl-ui", filepath.Join(bin, "lookupctl"), ctlArgs...)
+	if err != nil {
+		return err
+	}
+	procs = append(procs, ui)
+	uiURL := "http://" + uiAddr + "/"
+	if err := waitUntil(ctx, 10*time.Second, "the web view", func() bool { s, err := httpGet(uiURL); return err == nil && strings.HasPrefix(s, "200 ") }); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\n== bringing lookupd B and producer-2 back (watch them converge in the web view)")
+	for _, p := range []struct {
+		name, bin string
+		args      []string
+	}{
+		{"lookupd-B", "lookupd", lookupdArgs[1]}, {producers[1].name, "producerd", producerArgs[1]},
+	} {
+		again, err := start(dir, p.name, filepath.Join(bin, p.bin), p.args...)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, again)
+	}
+	ctl := filepath.Join(bin, "lookupctl")
+	fmt.Fprintf(out, `
+== the cluster stays up; Ctrl-C stops everything
+   web view:   %s
+   try:        export LOOKUPD_HTTP_ADDRESSES=%s
+               %s lookup %s
+               %s diff; echo "exit $?"
+               %s watch %s
+               %s health
+   make a change (a leave, then a join, in watch and the web view):
+               curl -X POST 'http://%s/unregister?topic=%s'
+               curl -X POST 'http://%s/register?topic=%s&channel=billing'
+   logs:       %s
+`, uiURL, strings.Join(httpAddrs, ","), ctl, topic, ctl, ctl, topic, ctl, producers[0].admin, topic, producers[0].admin, topic, dir)
+	<-ctx.Done()
+	fmt.Fprintln(out, "\n== stopping")
 	return nil
 }
 
