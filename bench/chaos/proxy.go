@@ -3,6 +3,8 @@
 package chaos
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -64,12 +66,13 @@ type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu      sync.Mutex
-	mode    Mode
-	delay   time.Duration
-	changed chan struct{} // closed and replaced on every mode change
-	pipes   map[*pipe]struct{}
-	closed  bool
+	mu       sync.Mutex
+	mode     Mode
+	delay    time.Duration
+	changed  chan struct{} // closed and replaced on every mode change
+	loseRegs bool          // see LoseRegistrations
+	pipes    map[*pipe]struct{}
+	closed   bool
 
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
@@ -108,6 +111,18 @@ func (p *Proxy) SetMode(m Mode, delay time.Duration) {
 	p.mode, p.delay = m, delay
 	close(p.changed)
 	p.changed = make(chan struct{})
+}
+
+// LoseRegistrations sets whether connections accepted from now on lose
+// their registrations: every V1 REGISTER command the client sends is
+// replaced by a PING on its way to the target, which answers OK and keeps
+// nothing, so the client believes itself registered. Connections already
+// open are left as they are. It is a test-only fault: unlike the modes it
+// breaks the protocol's promise, and a run's checks must catch it.
+func (p *Proxy) LoseRegistrations(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.loseRegs = on
 }
 
 // Mode returns the current mode and delay.
@@ -174,6 +189,9 @@ func (p *Proxy) serve() {
 			c.Close()
 			return
 		}
+		if p.loseRegs {
+			pp.filter = newRegisterFilter()
+		}
 		p.pipes[pp] = struct{}{}
 		p.mu.Unlock()
 		p.wg.Go(func() { p.run(pp) })
@@ -183,8 +201,9 @@ func (p *Proxy) serve() {
 // pipe is one proxied connection: down is the accepted side, up the
 // dialled one.
 type pipe struct {
-	down net.Conn
-	quit chan struct{} // closed by abort
+	down   net.Conn
+	quit   chan struct{}   // closed by abort
+	filter *registerFilter // rewrites what down sends, if set
 
 	mu   sync.Mutex
 	up   net.Conn
@@ -234,9 +253,12 @@ func (p *Proxy) run(pp *pipe) {
 		return
 	}
 	var readers, writers sync.WaitGroup
-	for _, d := range []struct{ src, dst net.Conn }{{pp.down, up}, {up, pp.down}} {
+	for _, d := range []struct {
+		src, dst net.Conn
+		filter   *registerFilter
+	}{{pp.down, up, pp.filter}, {up, pp.down, nil}} {
 		q := make(chan chunk, queueLen)
-		readers.Go(func() { p.read(pp, d.src, q) })
+		readers.Go(func() { p.read(pp, d.src, d.filter, q) })
 		writers.Go(func() { p.write(pp, d.dst, q) })
 	}
 	writers.Wait()
@@ -279,15 +301,21 @@ type chunk struct {
 	err error
 }
 
-// read moves bytes from src into q until src ends or the pipe aborts.
-func (p *Proxy) read(pp *pipe, src net.Conn, q chan<- chunk) {
+// read moves bytes from src into q, through filter if not nil, until src
+// ends or the pipe aborts.
+func (p *Proxy) read(pp *pipe, src net.Conn, filter *registerFilter, q chan<- chunk) {
 	for {
 		buf := make([]byte, chunkSize)
 		n, err := src.Read(buf)
+		b := buf[:n]
+		if filter != nil {
+			b = filter.rewrite(b, err != nil)
+		}
+		n = len(b)
 		var c chunk
 		switch {
 		case n > 0:
-			c = chunk{b: buf[:n], at: time.Now()}
+			c = chunk{b: b, at: time.Now()}
 		case err != nil:
 			c = chunk{at: time.Now(), err: err}
 		default:
@@ -381,4 +409,70 @@ func (p *Proxy) gate(pp *pipe, at time.Time) (send, ok bool) {
 			return false, false
 		}
 	}
+}
+
+// registerFilter rewrites a V1 client stream (the magic, then command
+// lines; an IDENTIFY line is followed by a 4-byte big-endian size and a
+// body of that size), replacing each REGISTER line by a PING. It holds an
+// incomplete line until its end arrives. It is used by one goroutine.
+type registerFilter struct {
+	magic    int    // bytes of the magic still to pass
+	sizeLeft int    // bytes of an IDENTIFY size still to read
+	size     []byte // the size bytes read so far
+	body     int    // bytes of an IDENTIFY body still to pass
+	line     []byte // an incomplete command line
+}
+
+// maxFilterLine bounds a held line: a longer one passes as it is.
+const maxFilterLine = 64 << 10
+
+func newRegisterFilter() *registerFilter { return &registerFilter{magic: len("  V1")} }
+
+// rewrite returns what to forward of in; with last set (the stream ends
+// after in) it also releases a held incomplete line.
+func (f *registerFilter) rewrite(in []byte, last bool) []byte {
+	var out []byte
+	for len(in) > 0 {
+		switch {
+		case f.magic > 0:
+			n := min(f.magic, len(in))
+			out, in, f.magic = append(out, in[:n]...), in[n:], f.magic-n
+		case f.sizeLeft > 0:
+			n := min(f.sizeLeft, len(in))
+			f.size = append(f.size, in[:n]...)
+			out, in, f.sizeLeft = append(out, in[:n]...), in[n:], f.sizeLeft-n
+			if f.sizeLeft == 0 {
+				f.body = int(binary.BigEndian.Uint32(f.size))
+				f.size = f.size[:0]
+			}
+		case f.body > 0:
+			n := min(f.body, len(in))
+			out, in, f.body = append(out, in[:n]...), in[n:], f.body-n
+		default:
+			i := bytes.IndexByte(in, '\n')
+			if i < 0 {
+				f.line = append(f.line, in...)
+				in = nil
+				if len(f.line) > maxFilterLine {
+					out, f.line = append(out, f.line...), nil
+				}
+				continue
+			}
+			line := append(f.line, in[:i+1]...)
+			f.line, in = nil, in[i+1:]
+			switch {
+			case bytes.HasPrefix(line, []byte("REGISTER ")):
+				out = append(out, "PING\n"...)
+			case bytes.Equal(line, []byte("IDENTIFY\n")):
+				out = append(out, line...)
+				f.sizeLeft = 4
+			default:
+				out = append(out, line...)
+			}
+		}
+	}
+	if last && len(f.line) > 0 {
+		out, f.line = append(out, f.line...), nil
+	}
+	return out
 }

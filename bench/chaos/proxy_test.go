@@ -4,6 +4,7 @@ package chaos
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -86,7 +87,7 @@ func expectRead(c net.Conn, msg string, timeout time.Duration) error {
 		return err
 	}
 	if string(buf) != msg {
-		return errors.New("read " + string(buf) + ", want " + msg)
+		return fmt.Errorf("read %q, want %q", buf, msg)
 	}
 	return nil
 }
@@ -212,5 +213,76 @@ func TestProxy_CloseEndsEverything(t *testing.T) {
 	}
 	if p.Open() != 0 {
 		t.Errorf("Open() = %d after Close", p.Open())
+	}
+}
+
+// v1Stream is a producer's V1 stream: the magic, an IDENTIFY whose body
+// holds a newline and the word REGISTER, registrations and a heartbeat.
+func v1Stream() (in, lost string) {
+	body := "{\"hostname\":\"REGISTER x\\n\"}"
+	size := string([]byte{0, 0, 0, byte(len(body))})
+	head := "  V1IDENTIFY\n" + size + body
+	in = head + "REGISTER t1 c0\nREGISTER t2\nPING\nUNREGISTER t1 c0\n"
+	lost = head + "PING\nPING\nPING\nUNREGISTER t1 c0\n"
+	return in, lost
+}
+
+// The filter gives the same output however the stream is cut into reads.
+func TestRegisterFilter(t *testing.T) {
+	in, want := v1Stream()
+	for cut := range len(in) + 1 {
+		f := newRegisterFilter()
+		got := string(f.rewrite([]byte(in[:cut]), false)) + string(f.rewrite([]byte(in[cut:]), true))
+		if got != want {
+			t.Fatalf("cut at %d: %q, want %q", cut, got, want)
+		}
+	}
+	f := newRegisterFilter()
+	var got []byte
+	for i := range len(in) {
+		got = append(got, f.rewrite([]byte{in[i]}, false)...)
+	}
+	if string(got) != want {
+		t.Fatalf("byte by byte: %q, want %q", got, want)
+	}
+	// An incomplete last line is held, then released when the stream ends.
+	f = newRegisterFilter()
+	if got := string(f.rewrite([]byte("  V1REGIS"), false)); got != "  V1" {
+		t.Errorf("incomplete line forwarded: %q", got)
+	}
+	if got := string(f.rewrite(nil, true)); got != "REGIS" {
+		t.Errorf("at the end: %q, want the held REGIS", got)
+	}
+}
+
+// Connections accepted once LoseRegistrations is on lose their REGISTER
+// commands; those already open do not.
+func TestProxy_LoseRegistrations(t *testing.T) {
+	srv := startEcho(t)
+	p, err := NewProxy(srv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	in, lost := v1Stream()
+	before := dialProxy(t, p)
+	if err := roundTrip(t, before, "  V1", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.LoseRegistrations(true)
+	after := dialProxy(t, p)
+	if _, err := after.Write([]byte(in)); err != nil {
+		t.Fatal(err)
+	}
+	if err := expectRead(after, lost, 5*time.Second); err != nil {
+		t.Fatalf("new connection: %v", err)
+	}
+	if err := roundTrip(t, before, in[4:], 5*time.Second); err != nil {
+		t.Fatalf("connection opened before: %v", err)
+	}
+	p.LoseRegistrations(false)
+	again := dialProxy(t, p)
+	if err := roundTrip(t, again, in, 5*time.Second); err != nil {
+		t.Fatalf("after LoseRegistrations(false): %v", err)
 	}
 }
