@@ -60,6 +60,14 @@ type Config struct {
 	MaxLookupdRSS        int64
 	MaxProducerdRSS      int64
 
+	// LoseRegistrations, a test-only fault, makes every proxy lose the
+	// registrations of the connections it accepts once the cluster is up
+	// (see Proxy.LoseRegistrations): a producer that reconnects, after a
+	// lookupd restart for instance, is then registered nowhere it
+	// reconnected to. A run with it set must report violations; it shows
+	// that the checks can fail.
+	LoseRegistrations bool
+
 	// Dir receives the processes' logs.
 	Dir string
 	// Logger receives the harness's progress (default: discarded).

@@ -33,7 +33,7 @@ type daemon struct {
 // exits 0 without logging a panic or a race.
 func startLookupd(t *testing.T, name string, args ...string) *daemon {
 	t.Helper()
-	bin := binaries(t, "")
+	bin := binaries(t)
 	args = append([]string{"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1"}, args...)
 	p, err := proc.Start(proc.Options{Name: name, Path: bin.Lookupd, Args: args, Log: filepath.Join(logDir(t), name+".log")})
 	if err != nil {

@@ -119,6 +119,7 @@ type harness struct {
 	lastTick atomic.Int64
 
 	mu        sync.Mutex
+	loseRegs  bool      // Config.LoseRegistrations, once the start-up is over
 	stallEnd  time.Time // when the last stall of the harness ended
 	lookupds  []*lookupdNode
 	producers []*producerNode // every producer ever, by id
@@ -185,6 +186,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	h.bg.Go(func() { h.stallLoop(bgCtx) })
 	if err := h.setup(ctx); err != nil {
 		return nil, err
+	}
+	if cfg.LoseRegistrations {
+		h.loseRegistrations()
 	}
 	for i := range h.lookupds {
 		h.bg.Go(func() { h.pollLookupd(bgCtx, i) })
@@ -369,6 +373,7 @@ func (h *harness) refreshGood(ln *lookupdNode, now time.Time) {
 func (h *harness) startProducer() error {
 	h.mu.Lock()
 	id := len(h.producers)
+	loseRegs := h.loseRegs
 	modes := make([][2]any, len(h.lookupds))
 	targets := make([]string, len(h.lookupds))
 	for i, ln := range h.lookupds {
@@ -426,6 +431,7 @@ func (h *harness) startProducer() error {
 			return err
 		}
 		px.SetMode(modes[i][0].(Mode), modes[i][1].(time.Duration))
+		px.LoseRegistrations(loseRegs)
 		p.proxies = append(p.proxies, px)
 		args = append(args, "--lookupd-tcp-address="+px.Addr())
 	}
@@ -452,6 +458,23 @@ func (h *harness) startProducer() error {
 	}
 	h.mu.Unlock()
 	return nil
+}
+
+// loseRegistrations makes every proxy, now and later, lose the
+// registrations of the connections it accepts from now on (see
+// Config.LoseRegistrations).
+func (h *harness) loseRegistrations() {
+	h.mu.Lock()
+	h.loseRegs = true
+	var proxies []*Proxy
+	for _, p := range h.producers {
+		proxies = append(proxies, p.proxies...)
+	}
+	h.mu.Unlock()
+	for _, px := range proxies {
+		px.LoseRegistrations(true)
+	}
+	h.log.Info("proxies lose registrations from now on")
 }
 
 // lookupAnswer is one lookupd's /lookup answer: producer keys and

@@ -24,44 +24,36 @@ var (
 	phaseFlag   = flag.Duration("chaos.duration", 5*time.Minute, "fault phase of the long chaos run")
 	logDirFlag  = flag.String("chaos.logdir", "", "keep the daemons' logs in this directory (default: a temporary one)")
 	raceBinFlag = flag.Bool("chaos.racebin", false, "build lookupd and producerd with -race")
-	mutantFlag  = flag.Bool("chaos.mutant", false, "run TestChaos with a producerd that skips the full re-registration on reconnect (must fail)")
+	loseRegFlag = flag.Bool("chaos.lose-registrations", false, "run TestChaos with proxies that lose every registration sent once the cluster is up (must fail)")
 )
 
 // long reports whether the long forms were asked for.
 func long() bool { return *longFlag || os.Getenv("CHAOS_LONG") == "1" }
 
-// builds caches the daemons built for this test binary, by overlay.
+// builds caches the daemons built for this test binary.
 var builds struct {
 	dir  string
 	mu   sync.Mutex
-	bins map[string]Binaries
+	bins *Binaries
 }
 
-// binaries builds lookupd and producerd once per test binary (with the
-// overlay, if not empty, applied).
-func binaries(t *testing.T, overlay string) Binaries {
+// binaries builds lookupd and producerd once per test binary.
+func binaries(t *testing.T) Binaries {
 	t.Helper()
 	builds.mu.Lock()
 	defer builds.mu.Unlock()
-	if b, ok := builds.bins[overlay]; ok {
-		return b
-	}
-	dir := filepath.Join(builds.dir, fmt.Sprint(len(builds.bins)))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
+	if builds.bins != nil {
+		return *builds.bins
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	b, err := Build(ctx, dir, BuildOptions{Overlay: overlay, Race: *raceBinFlag})
+	b, err := Build(ctx, builds.dir, BuildOptions{Race: *raceBinFlag})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("built lookupd and producerd in %s (race %v, overlay %q)", time.Since(start).Round(time.Millisecond), *raceBinFlag, overlay)
-	if builds.bins == nil {
-		builds.bins = make(map[string]Binaries)
-	}
-	builds.bins[overlay] = b
+	t.Logf("built lookupd and producerd in %s (race %v)", time.Since(start).Round(time.Millisecond), *raceBinFlag)
+	builds.bins = &b
 	return b
 }
 

@@ -18,10 +18,6 @@ type Binaries struct {
 
 // BuildOptions change how Build compiles the daemons.
 type BuildOptions struct {
-	// Overlay, if set, is passed to go build -overlay: a JSON file that
-	// replaces source files for this build only (used to build a mutated
-	// daemon without touching the tree).
-	Overlay string
 	// Race builds the daemons with the race detector.
 	Race bool
 }
@@ -35,9 +31,6 @@ func Build(ctx context.Context, dir string, opts BuildOptions) (Binaries, error)
 		return Binaries{}, fmt.Errorf("find go command: %w", err)
 	}
 	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	if opts.Overlay != "" {
-		args = append(args, "-overlay", opts.Overlay)
-	}
 	if opts.Race {
 		args = append(args, "-race")
 	}
