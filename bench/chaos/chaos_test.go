@@ -72,6 +72,7 @@ func slogLevel() slog.Level {
 // a new connection (REGISTER becomes PING, which the lookupd acknowledges).
 // Restarting lookupds then leaves producers registered nowhere they
 // reconnected to, which must show as presence and final-match violations.
+// rules_test.go shows the same timeline judged without processes.
 func TestChaos_CatchesLostRegistration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes; skipped with -short")

@@ -23,12 +23,22 @@
 // are closed by the idle timeout; a graceful shutdown withdraws
 // everything.
 //
-// Run drives one such run and returns a Summary. The tests of this package
-// run a short form under go test, and a long one (-chaos.long or
-// CHAOS_LONG=1), a load test holding thousands of producer connections,
-// and a table of bad input against a lookupd process.
+// Run drives one such run and returns a Summary. Its files split it by
+// role: rules.go decides pass or fail (pure: events, defined in
+// events.go, go in with their times and violations come out;
+// rules_test.go drives it with timelines),
+// cluster.go starts and stops the processes and proxies, probe.go observes
+// them and hands what it sees to the rules, faults.go injects the faults,
+// and proxy.go is the fault-injecting TCP proxy.
 //
-// The package imports clientmerge and nothing from lookup: it talks to the
-// daemons as an outside client would. Linux only (/proc, SIGSTOP,
-// Pdeathsig).
+// The tests of this package run a short form under go test, and a long
+// one (-chaos.long or CHAOS_LONG=1), a load test holding thousands of
+// producer connections, and a table of bad input against a lookupd
+// process. A run with Config.LoseRegistrations, whose proxies turn
+// REGISTER commands into PINGs once the cluster is up, must fail: it
+// shows, end to end, that the checks can.
+//
+// The package imports clientmerge and bench/proc, and nothing from
+// lookup: it talks to the daemons as an outside client would. Linux only
+// (/proc, SIGSTOP, Pdeathsig).
 package chaos
