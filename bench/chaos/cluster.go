@@ -332,6 +332,15 @@ func (h *harness) execLookupd(ctx context.Context, name, tcpAddr, httpAddr strin
 	}
 }
 
+// changeLookupd applies e, a change of lookupd i, and returns the process
+// now serving i.
+func (h *harness) changeLookupd(i int, e event) *proc.Process {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.eventLocked(e)
+	return h.lookupds[i].proc
+}
+
 // restartLookupd starts lookupd i again on its addresses.
 func (h *harness) restartLookupd(ctx context.Context, i int) error {
 	ln := h.lookupds[i] // name and addresses never change

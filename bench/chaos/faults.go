@@ -264,10 +264,7 @@ func (f *faultLoop) apply(c faultChoice) {
 // addresses a little later.
 func (f *faultLoop) killRestart(ctx context.Context, i int) {
 	h := f.h
-	h.mu.Lock()
-	h.eventLocked(lookupdKilled{lookupd: i})
-	pr := h.lookupds[i].proc
-	h.mu.Unlock()
+	pr := h.changeLookupd(i, lookupdKilled{lookupd: i})
 	_ = pr.Signal(syscall.SIGKILL)
 	if err := pr.Wait(5 * time.Second); err != nil {
 		h.violate("exit-status", "%v", err)
@@ -283,10 +280,7 @@ func (f *faultLoop) killRestart(ctx context.Context, i int) {
 // stopCont freezes lookupd i with SIGSTOP and resumes it a little later.
 func (f *faultLoop) stopCont(i int) {
 	h := f.h
-	h.mu.Lock()
-	h.eventLocked(lookupdStopped{lookupd: i})
-	pr := h.lookupds[i].proc
-	h.mu.Unlock()
+	pr := h.changeLookupd(i, lookupdStopped{lookupd: i})
 	_ = pr.Signal(syscall.SIGSTOP)
 	if err := pr.WaitStopped(2 * time.Second); err != nil {
 		h.log.Warn("lookupd did not stop", "err", err)

@@ -219,17 +219,26 @@ func (h *harness) fetchLookup(ctx context.Context, base, topic string) (lookupAn
 	if err != nil {
 		return lookupAnswer{}, err
 	}
-	a := lookupAnswer{producers: map[string]bool{}, channels: map[string]bool{}}
 	switch status {
 	case http.StatusOK:
 	case http.StatusNotFound:
 		if strings.Contains(string(body), "TOPIC_NOT_FOUND") {
-			return a, nil
+			return lookupAnswer{producers: map[string]bool{}, channels: map[string]bool{}}, nil
 		}
 		fallthrough
 	default:
 		return lookupAnswer{}, fmt.Errorf("lookup %s on %s: status %d: %.100s", topic, base, status, body)
 	}
+	a, err := decodeLookup(body)
+	if err != nil {
+		return lookupAnswer{}, fmt.Errorf("lookup %s on %s: %w", topic, base, err)
+	}
+	return a, nil
+}
+
+// decodeLookup decodes a /lookup answer: its channels and its producers'
+// broadcast_address:tcp_port.
+func decodeLookup(body []byte) (lookupAnswer, error) {
 	var lb struct {
 		Channels  []string `json:"channels"`
 		Producers []struct {
@@ -238,8 +247,9 @@ func (h *harness) fetchLookup(ctx context.Context, base, topic string) (lookupAn
 		} `json:"producers"`
 	}
 	if err := json.Unmarshal(body, &lb); err != nil {
-		return lookupAnswer{}, fmt.Errorf("lookup %s on %s: decode: %w", topic, base, err)
+		return lookupAnswer{}, fmt.Errorf("decode: %w", err)
 	}
+	a := lookupAnswer{producers: map[string]bool{}, channels: map[string]bool{}}
 	for _, c := range lb.Channels {
 		a.channels[c] = true
 	}

@@ -61,6 +61,19 @@ func startEcho(t *testing.T) *echoServer {
 	return s
 }
 
+// startProxy starts an echo server and a proxy in front of it; the
+// cleanup closes the proxy (again, if the test did).
+func startProxy(t *testing.T) (*echoServer, *Proxy) {
+	t.Helper()
+	srv := startEcho(t)
+	p, err := NewProxy(srv.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return srv, p
+}
+
 func dialProxy(t *testing.T, p *Proxy) *net.TCPConn {
 	t.Helper()
 	c, err := net.Dial("tcp", p.Addr())
@@ -106,12 +119,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 func TestProxy_Modes(t *testing.T) {
-	srv := startEcho(t)
-	p, err := NewProxy(srv.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	_, p := startProxy(t)
 	c := dialProxy(t, p)
 	if err := roundTrip(t, c, "pass", 5*time.Second); err != nil {
 		t.Fatalf("pass: %v", err)
@@ -141,12 +149,7 @@ func TestProxy_Modes(t *testing.T) {
 }
 
 func TestProxy_BlackholeHoldsClose(t *testing.T) {
-	srv := startEcho(t)
-	p, err := NewProxy(srv.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	srv, p := startProxy(t)
 	c := dialProxy(t, p)
 	if err := roundTrip(t, c, "x", 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -170,12 +173,7 @@ func TestProxy_BlackholeHoldsClose(t *testing.T) {
 }
 
 func TestProxy_DropHidesCloseUntilUpstreamCloses(t *testing.T) {
-	srv := startEcho(t)
-	p, err := NewProxy(srv.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	srv, p := startProxy(t)
 	c := dialProxy(t, p)
 	if err := roundTrip(t, c, "x", 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -196,11 +194,7 @@ func TestProxy_DropHidesCloseUntilUpstreamCloses(t *testing.T) {
 }
 
 func TestProxy_CloseEndsEverything(t *testing.T) {
-	srv := startEcho(t)
-	p, err := NewProxy(srv.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p := startProxy(t)
 	p.SetMode(Blackhole, 0)
 	c := dialProxy(t, p) // its upstream dial is held
 	waitFor(t, 5*time.Second, "the connection to be accepted", func() bool { return p.Open() == 1 })
@@ -258,12 +252,7 @@ func TestRegisterFilter(t *testing.T) {
 // Connections accepted once LoseRegistrations is on lose their REGISTER
 // commands; those already open do not.
 func TestProxy_LoseRegistrations(t *testing.T) {
-	srv := startEcho(t)
-	p, err := NewProxy(srv.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	_, p := startProxy(t)
 	in, lost := v1Stream()
 	before := dialProxy(t, p)
 	if err := roundTrip(t, before, "  V1", 5*time.Second); err != nil {
