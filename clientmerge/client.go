@@ -19,7 +19,7 @@ import (
 // cannot change after New. It holds no goroutines between calls.
 type Client struct {
 	addrs        []string // as given to New
-	bases        []string // normalised base URLs, parallel to addrs
+	lookupds     *lookupds
 	http         *http.Client
 	ownTransport *http.Transport // nil when the caller supplied the client
 	logger       *slog.Logger
@@ -31,9 +31,21 @@ type Client struct {
 }
 
 // New returns a Client for the lookupds at httpAddrs. Each address is
-// "host:port" or a base URL such as "http://host:port"; it is kept as given
-// in every Response and error. New does no I/O. It fails for an empty list,
-// an empty, unparseable or repeated address, or an invalid option.
+// "host:port", a base URL such as "http://host:port", or "srv+NAME" for
+// the SRV records NAME has (ports included). A host name in "host:port" or
+// an http base URL stands for one lookupd per address it resolves to, each
+// with the given port; an https URL is used as given. Names are resolved
+// at the first call and again every WithDNSRefresh (30 s), at the first
+// call after it; a lookupd that appears joins the fan-out and one that
+// goes is dropped. A name that fails keeps the addresses it last resolved
+// to (logged as a warning); one that never resolved is reported in every
+// call as a failed lookupd under its given address. Each Response and
+// error names a lookupd as given, or for a name, in the same form with the
+// address it stands for ("10.0.0.1:4161"). Literal IP addresses need no
+// DNS.
+//
+// New does no I/O. It fails for an empty list, an empty, unparseable or
+// repeated address, or an invalid option.
 func New(httpAddrs []string, opts ...Option) (*Client, error) {
 	s := settings{
 		timeout:      DefaultTimeout,
@@ -54,30 +66,22 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 	if len(httpAddrs) == 0 {
 		return nil, errors.New("clientmerge: no lookupd addresses")
 	}
-	if s.minResponses > len(httpAddrs) {
+	lds, err := newLookupds(httpAddrs, s)
+	if err != nil {
+		return nil, fmt.Errorf("clientmerge: %w", err)
+	}
+	if lds.names == nil && s.minResponses > len(httpAddrs) {
 		return nil, fmt.Errorf("clientmerge: min responses %d exceeds the %d lookupds", s.minResponses, len(httpAddrs))
 	}
 	c := &Client{
 		addrs:        slices.Clone(httpAddrs),
-		bases:        make([]string, len(httpAddrs)),
+		lookupds:     lds,
 		http:         s.httpClient,
 		logger:       s.logger,
 		timeout:      s.timeout,
 		minResponses: s.minResponses,
 		concurrency:  s.concurrency,
 		maxBytes:     s.maxBytes,
-	}
-	seen := make(map[string]bool, len(httpAddrs))
-	for i, a := range httpAddrs {
-		base, err := baseURL(a)
-		if err != nil {
-			return nil, fmt.Errorf("clientmerge: lookupd address %q: %w", a, err)
-		}
-		if seen[base] {
-			return nil, fmt.Errorf("clientmerge: lookupd address %q given twice", a)
-		}
-		seen[base] = true
-		c.bases[i] = base
 	}
 	if c.http == nil {
 		// Every request carries the call's context, whose deadline is the
@@ -132,6 +136,20 @@ func baseURL(addr string) (string, error) {
 // Addrs returns the lookupd addresses as given to New. The caller owns the
 // returned slice.
 func (c *Client) Addrs() []string { return slices.Clone(c.addrs) }
+
+// Lookupds returns the lookupds a call made now would ask, in the form of
+// Response.Addr: the addresses as given, each name replaced by the
+// addresses it stands for (resolving names first when they are due, under
+// ctx). A name that never resolved is listed as given. The caller owns the
+// returned slice.
+func (c *Client) Lookupds(ctx context.Context) []string {
+	ts := c.lookupds.targets(ctx, c)
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.addr
+	}
+	return out
+}
 
 // Logger returns the logger set with WithLogger (or the default), for
 // packages built on the Client such as nsqbridge. Safe for concurrent use.

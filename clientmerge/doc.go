@@ -35,6 +35,18 @@
 //     connected to exactly the merged producers; it is separate so that
 //     clientmerge itself does not depend on go-nsq.
 //
+// # Addresses from DNS
+//
+// An address given to New may be a DNS name standing for several
+// lookupds: "lookupd.example:4161" (one lookupd per address of the name,
+// port 4161), an http base URL with a name, or "srv+_lookupd-http._tcp.example."
+// (the SRV records, ports included). Names are expanded by package
+// clientmerge/dnsaddr, which the producer side shares, and resolved again
+// every WithDNSRefresh (30 s) at the first call after it: lookupds that
+// appear join the fan-out, those that go are dropped, and a failed
+// resolution keeps the last good lookupds. Each lookupd a name stands for
+// gets its own Response; Client.Lookupds lists them.
+//
 // The package speaks only HTTP and JSON and imports nothing from
 // github.com/lookupd/lookupd/lookup: it is an outside consumer of the
 // lookupds, and its tests check our lookupd and nsqlookupd alike.

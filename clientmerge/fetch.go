@@ -47,11 +47,12 @@ const (
 // fanOut asks every lookupd for q.pathQuery with at most c.concurrency
 // requests in flight, all under one context that expires after c.timeout.
 // It returns only after every request has finished; bodies and responses
-// are parallel to c.addrs.
+// are parallel to the lookupds the call asks (see Client.Lookupds).
 func fanOut[T any](ctx context.Context, c *Client, q query) ([]T, []Response) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	n := len(c.addrs)
+	ts := c.lookupds.targets(ctx, c)
+	n := len(ts)
 	bodies := make([]T, n)
 	resps := make([]Response, n)
 	var next atomic.Int64
@@ -63,7 +64,7 @@ func fanOut[T any](ctx context.Context, c *Client, q query) ([]T, []Response) {
 				if i >= n {
 					return
 				}
-				resps[i] = c.fetch(ctx, i, q, &bodies[i])
+				resps[i] = c.fetch(ctx, ts[i], q, &bodies[i])
 			}
 		})
 	}
@@ -71,10 +72,14 @@ func fanOut[T any](ctx context.Context, c *Client, q query) ([]T, []Response) {
 	return bodies, resps
 }
 
-// fetch sends one request to lookupd i and decodes its answer into dst.
-func (c *Client) fetch(ctx context.Context, i int, q query, dst any) Response {
+// fetch sends one request to lookupd t and decodes its answer into dst.
+func (c *Client) fetch(ctx context.Context, t target, q query, dst any) Response {
 	start := time.Now()
-	r := Response{Addr: c.addrs[i]}
+	r := Response{Addr: t.addr}
+	if t.err != nil {
+		r.Err = t.err
+		return r
+	}
 	// The deadline is checked by the clock too: under load the context's
 	// timer may fire late, and a request sent after the deadline would
 	// stretch the call.
@@ -85,7 +90,7 @@ func (c *Client) fetch(ctx context.Context, i int, q query, dst any) Response {
 		}
 		return r
 	}
-	notFound, err := c.get(ctx, c.bases[i]+q.pathQuery, q.notFoundOK, dst)
+	notFound, err := c.get(ctx, t.base+q.pathQuery, q.notFoundOK, dst)
 	r.Latency = time.Since(start)
 	r.Err = err
 	r.TopicNotFound = notFound

@@ -171,6 +171,10 @@ func TestNew_Validation(t *testing.T) {
 		{name: "zero concurrency", addrs: []string{"127.0.0.1:4161"}, opts: []Option{WithMaxConcurrency(0)}},
 		{name: "zero body limit", addrs: []string{"127.0.0.1:4161"}, opts: []Option{WithMaxResponseBytes(0)}},
 		{name: "min above count", addrs: []string{"127.0.0.1:4161"}, opts: []Option{WithMinResponses(2)}},
+		{name: "bad srv form", addrs: []string{"srv+"}},
+		{name: "name given twice", addrs: []string{"lookupd.example:4161", "http://lookupd.example:4161"}},
+		{name: "nil resolver", addrs: []string{"lookupd.example:4161"}, opts: []Option{WithResolver(nil)}},
+		{name: "zero dns refresh", addrs: []string{"lookupd.example:4161"}, opts: []Option{WithDNSRefresh(0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,8 +187,12 @@ func TestNew_Validation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"http://127.0.0.1:4161", "https://lookupd.example:4161/prefix"}; !reflect.DeepEqual(c.bases, want) {
-		t.Errorf("bases = %q, want %q", c.bases, want)
+	var bases []string
+	for _, tg := range c.lookupds.targets(t.Context(), c) {
+		bases = append(bases, tg.base)
+	}
+	if want := []string{"http://127.0.0.1:4161", "https://lookupd.example:4161/prefix"}; !reflect.DeepEqual(bases, want) {
+		t.Errorf("bases = %q, want %q", bases, want)
 	}
 	if _, err := c.Lookup(t.Context(), ""); err == nil {
 		t.Error("empty topic accepted")

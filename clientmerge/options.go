@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
 )
 
 // Defaults of the options.
@@ -30,6 +32,8 @@ type settings struct {
 	maxSnapshots int
 	concurrency  int
 	maxBytes     int64
+	resolver     dnsaddr.Resolver
+	dnsRefresh   time.Duration
 }
 
 // WithTimeout sets the deadline of one call (default DefaultTimeout): each
@@ -143,6 +147,31 @@ func WithMaxResponseBytes(n int64) Option {
 			return errors.New("max response bytes must be at least 1")
 		}
 		s.maxBytes = n
+		return nil
+	}
+}
+
+// WithResolver sets the resolver of lookupd addresses that are names
+// (default net.DefaultResolver); see New. r must not be nil.
+func WithResolver(r dnsaddr.Resolver) Option {
+	return func(s *settings) error {
+		if r == nil {
+			return errors.New("resolver is nil")
+		}
+		s.resolver = r
+		return nil
+	}
+}
+
+// WithDNSRefresh sets how often names among the lookupd addresses are
+// resolved again (default dnsaddr.DefaultRefresh, 30 s); see New. d must be
+// positive.
+func WithDNSRefresh(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 {
+			return errors.New("dns refresh must be positive")
+		}
+		s.dnsRefresh = d
 		return nil
 	}
 }

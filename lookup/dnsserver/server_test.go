@@ -56,21 +56,8 @@ func start(t *testing.T, opts dnsserver.Options) *env {
 		}
 		return a, nil
 	})
-	srv, err := dnsserver.New(src, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.srv = srv
-	e.addr = srv.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	e.srv = lookuptest.StartDNS(t, src, opts)
+	e.addr = e.srv.Addr().String()
 	return e
 }
 

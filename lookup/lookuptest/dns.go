@@ -4,6 +4,9 @@ import (
 	"context"
 	"net"
 	"sync"
+	"testing"
+
+	"github.com/lookupd/lookupd/lookup/dnsserver"
 )
 
 // Resolver is Go's own DNS resolver sending every query to one server
@@ -41,4 +44,25 @@ func (r *Resolver) Dialed() []string {
 	out := r.dialed
 	r.dialed = nil
 	return out
+}
+
+// StartDNS runs a DNS server (lookup/dnsserver) over src with opts until
+// the test ends; the cleanup stops it and fails the test if Run returned
+// an error. It fails the test if the server cannot start.
+func StartDNS(t testing.TB, src dnsserver.Source, opts dnsserver.Options) *dnsserver.Server {
+	t.Helper()
+	srv, err := dnsserver.New(src, opts)
+	if err != nil {
+		t.Fatalf("start dns server: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("dns server: %v", err)
+		}
+	})
+	return srv
 }

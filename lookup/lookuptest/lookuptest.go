@@ -54,6 +54,11 @@ func StartDaemon(t testing.TB, opts *lookup.Options) *Daemon {
 	if err != nil {
 		t.Fatalf("start lookupd: %v", err)
 	}
+	return run(t, srv)
+}
+
+// run runs srv until the test ends.
+func run(t testing.TB, srv *lookup.Server) *Daemon {
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &Daemon{Server: srv, cancel: cancel, done: make(chan error, 1), t: t}
 	go func() { d.done <- srv.Run(ctx) }()
@@ -297,4 +302,43 @@ func ProducerInfo(tcpPort int) wire.ProducerInfo {
 		HTTPPort:         tcpPort + 1,
 		Version:          "1.3.0",
 	}
+}
+
+// StartSamePorts runs one lookupd on each of hosts (loopback addresses
+// such as "127.0.0.2"), all on the same TCP port and the same HTTP port,
+// as lookupds behind one DNS name are. configure, if not nil, adjusts each
+// one's options (Options(t) with the host's addresses). It fails the test
+// if no common free ports turn up in a few tries.
+func StartSamePorts(t testing.TB, hosts []string, configure func(*lookup.Options)) []*Daemon {
+	t.Helper()
+	for range 20 {
+		var srvs []*lookup.Server
+		tcpPort, httpPort := "0", "0"
+		for _, h := range hosts {
+			o := Options(t)
+			o.TCPAddress, o.HTTPAddress, o.BroadcastAddress = net.JoinHostPort(h, tcpPort), net.JoinHostPort(h, httpPort), h
+			if configure != nil {
+				configure(o)
+			}
+			srv, err := lookup.New(o)
+			if err != nil {
+				break // a port taken on this host: try other ports
+			}
+			srvs = append(srvs, srv)
+			tcpPort, httpPort = fmt.Sprint(srv.TCPAddr().Port), fmt.Sprint(srv.HTTPAddr().Port)
+		}
+		if len(srvs) < len(hosts) {
+			for _, s := range srvs {
+				s.Close()
+			}
+			continue
+		}
+		out := make([]*Daemon, len(srvs))
+		for i, srv := range srvs {
+			out[i] = run(t, srv)
+		}
+		return out
+	}
+	t.Fatalf("no common free ports on %v", hosts)
+	return nil
 }
