@@ -22,12 +22,18 @@ type Client struct {
 	lookupds     *lookupds
 	http         *http.Client
 	ownTransport *http.Transport // nil when the caller supplied the client
-	logger       *slog.Logger
-	timeout      time.Duration
-	minResponses int
-	concurrency  int
-	maxBytes     int64
-	snaps        *snapshotStore // nil when snapshots are off
+	// watchHTTP sends Watch's requests. Its own transport keeps many idle
+	// connections per lookupd and has no header timeout: a blocking query
+	// is bounded by its context, set from its wait.
+	watchHTTP      *http.Client
+	watchTransport *http.Transport // nil when the caller supplied the client
+	blockingWait   time.Duration
+	logger         *slog.Logger
+	timeout        time.Duration
+	minResponses   int
+	concurrency    int
+	maxBytes       int64
+	snaps          *snapshotStore // nil when snapshots are off
 }
 
 // New returns a Client for the lookupds at httpAddrs. Each address is
@@ -54,6 +60,7 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 		maxSnapshots: DefaultMaxSnapshots,
 		concurrency:  DefaultMaxConcurrency,
 		maxBytes:     DefaultMaxResponseBytes,
+		blockingWait: DefaultBlockingWait,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -82,6 +89,7 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 		minResponses: s.minResponses,
 		concurrency:  s.concurrency,
 		maxBytes:     s.maxBytes,
+		blockingWait: s.blockingWait,
 	}
 	if c.http == nil {
 		// Every request carries the call's context, whose deadline is the
@@ -97,6 +105,24 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 			MaxIdleConnsPerHost:   4,
 		}
 		c.http = &http.Client{Transport: c.ownTransport, Timeout: backstop}
+		c.watchTransport = &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: backstop, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: backstop,
+			IdleConnTimeout:     90 * time.Second,
+			// Every Watch holds a connection per lookupd, and a change
+			// returns them all to the pool at once: keep them rather
+			// than close and dial them again.
+			MaxIdleConnsPerHost: 1 << 12,
+		}
+		c.watchHTTP = &http.Client{Transport: c.watchTransport}
+	} else {
+		c.watchHTTP = c.http
+		if t := c.http.Timeout; t > 0 {
+			// The caller's client would end a longer wait (plus the
+			// lookupd's jitter of up to 1/16, plus the timeout for the
+			// answer) as a failure.
+			c.blockingWait = min(c.blockingWait, max(0, (t-c.timeout)*16/17))
+		}
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -161,6 +187,7 @@ func (c *Client) Logger() *slog.Logger { return c.logger }
 func (c *Client) CloseIdleConnections() {
 	if c.ownTransport != nil {
 		c.ownTransport.CloseIdleConnections()
+		c.watchTransport.CloseIdleConnections()
 	}
 }
 
@@ -191,26 +218,13 @@ func (c *Client) Lookup(ctx context.Context, topic string) (*LookupResult, error
 	if topic == "" {
 		return nil, fmt.Errorf("lookup: %w", ErrEmptyTopic)
 	}
-	return runQuery(ctx, c, query{
-		op:         "lookup",
-		key:        "lookup\x00" + topic,
-		pathQuery:  "/lookup?topic=" + url.QueryEscape(topic),
-		notFoundOK: true,
-	}, func(answers []answer[lookupBody]) *LookupResult {
-		return &LookupResult{Topic: topic, Producers: mergeProducers(answers), Channels: mergeLookupChannels(answers)}
-	}, func(r *LookupResult) *Meta { return &r.Meta }, cloneLookup)
+	return runQuery(ctx, c, lookupSpec(topic))
 }
 
 // Topics asks every lookupd for its topics and returns their sorted union.
 // Outcomes, blocking and ownership are as for Lookup.
 func (c *Client) Topics(ctx context.Context) (*TopicsResult, error) {
-	return runQuery(ctx, c, query{
-		op:        "topics",
-		key:       "topics",
-		pathQuery: "/topics",
-	}, func(answers []answer[topicsBody]) *TopicsResult {
-		return &TopicsResult{Topics: mergeTopics(answers)}
-	}, func(r *TopicsResult) *Meta { return &r.Meta }, cloneTopics)
+	return runQuery(ctx, c, topicsSpec())
 }
 
 // Channels asks every lookupd for the channels of topic and returns their
@@ -219,27 +233,14 @@ func (c *Client) Channels(ctx context.Context, topic string) (*ChannelsResult, e
 	if topic == "" {
 		return nil, fmt.Errorf("channels: %w", ErrEmptyTopic)
 	}
-	return runQuery(ctx, c, query{
-		op:         "channels",
-		key:        "channels\x00" + topic,
-		pathQuery:  "/channels?topic=" + url.QueryEscape(topic),
-		notFoundOK: true,
-	}, func(answers []answer[channelsBody]) *ChannelsResult {
-		return &ChannelsResult{Topic: topic, Channels: mergeChannels(answers)}
-	}, func(r *ChannelsResult) *Meta { return &r.Meta }, cloneChannels)
+	return runQuery(ctx, c, channelsSpec(topic))
 }
 
 // Nodes asks every lookupd for its producers (/nodes) and merges them:
 // one Node per TCPAddr with the union of its topics. Outcomes, blocking and
 // ownership are as for Lookup.
 func (c *Client) Nodes(ctx context.Context) (*NodesResult, error) {
-	return runQuery(ctx, c, query{
-		op:        "nodes",
-		key:       "nodes",
-		pathQuery: "/nodes",
-	}, func(answers []answer[nodesBody]) *NodesResult {
-		return &NodesResult{Nodes: mergeNodes(answers)}
-	}, func(r *NodesResult) *Meta { return &r.Meta }, cloneNodes)
+	return runQuery(ctx, c, nodesSpec())
 }
 
 // query describes one kind of request.
@@ -250,22 +251,90 @@ type query struct {
 	notFoundOK bool // 404 TOPIC_NOT_FOUND is an empty answer
 }
 
+// spec is a query with what its answers decode into (T) and how they
+// merge into a result (R).
+type spec[T, R any] struct {
+	query
+	merge func([]answer[T]) *R
+	meta  func(*R) *Meta
+	clone func(*R) *R
+}
+
+func lookupSpec(topic string) spec[lookupBody, LookupResult] {
+	return spec[lookupBody, LookupResult]{
+		query: query{
+			op:         "lookup",
+			key:        "lookup\x00" + topic,
+			pathQuery:  "/lookup?topic=" + url.QueryEscape(topic),
+			notFoundOK: true,
+		},
+		merge: func(answers []answer[lookupBody]) *LookupResult {
+			return &LookupResult{Topic: topic, Producers: mergeProducers(answers), Channels: mergeLookupChannels(answers)}
+		},
+		meta:  func(r *LookupResult) *Meta { return &r.Meta },
+		clone: cloneLookup,
+	}
+}
+
+func topicsSpec() spec[topicsBody, TopicsResult] {
+	return spec[topicsBody, TopicsResult]{
+		query: query{op: "topics", key: "topics", pathQuery: "/topics"},
+		merge: func(answers []answer[topicsBody]) *TopicsResult {
+			return &TopicsResult{Topics: mergeTopics(answers)}
+		},
+		meta:  func(r *TopicsResult) *Meta { return &r.Meta },
+		clone: cloneTopics,
+	}
+}
+
+func channelsSpec(topic string) spec[channelsBody, ChannelsResult] {
+	return spec[channelsBody, ChannelsResult]{
+		query: query{
+			op:         "channels",
+			key:        "channels\x00" + topic,
+			pathQuery:  "/channels?topic=" + url.QueryEscape(topic),
+			notFoundOK: true,
+		},
+		merge: func(answers []answer[channelsBody]) *ChannelsResult {
+			return &ChannelsResult{Topic: topic, Channels: mergeChannels(answers)}
+		},
+		meta:  func(r *ChannelsResult) *Meta { return &r.Meta },
+		clone: cloneChannels,
+	}
+}
+
+func nodesSpec() spec[nodesBody, NodesResult] {
+	return spec[nodesBody, NodesResult]{
+		query: query{op: "nodes", key: "nodes", pathQuery: "/nodes"},
+		merge: func(answers []answer[nodesBody]) *NodesResult {
+			return &NodesResult{Nodes: mergeNodes(answers)}
+		},
+		meta:  func(r *NodesResult) *Meta { return &r.Meta },
+		clone: cloneNodes,
+	}
+}
+
 // answer is one successful lookupd's decoded body.
 type answer[T any] struct {
 	addr string
 	body T
 }
 
-// runQuery fans q out, applies the WithMinResponses rule, merges, and keeps or
-// serves the snapshot.
-func runQuery[T, R any](ctx context.Context, c *Client, q query,
-	merge func([]answer[T]) *R, meta func(*R) *Meta, clone func(*R) *R) (*R, error) {
+// runQuery fans s out and combines the answers.
+func runQuery[T, R any](ctx context.Context, c *Client, s spec[T, R]) (*R, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", q.op, err)
+		return nil, fmt.Errorf("%s: %w", s.op, err)
 	}
 	// When ctx ends during the call, the lookupds that had not answered
 	// fail with its error and the answers that arrived still count.
-	bodies, resps := fanOut[T](ctx, c, q)
+	bodies, resps := fanOut[T](ctx, c, s.query)
+	return combine(c, s, bodies, resps)
+}
+
+// combine applies the WithMinResponses rule to one answer (or failure) per
+// lookupd, merges, and keeps or serves the snapshot. bodies[i] counts only
+// when resps[i].Err is nil.
+func combine[T, R any](c *Client, s spec[T, R], bodies []T, resps []Response) (*R, error) {
 	var failed []*LookupdError
 	answers := make([]answer[T], 0, len(resps))
 	for i, r := range resps {
@@ -278,21 +347,21 @@ func runQuery[T, R any](ctx context.Context, c *Client, q query,
 	if len(answers) < c.minResponses {
 		ue := &UnavailableError{Failed: failed, Required: c.minResponses, Total: len(resps)}
 		if c.snaps != nil {
-			if v, at, ok := c.snaps.get(q.key); ok {
-				r := clone(v.(*R))
+			if v, at, ok := c.snaps.get(s.key); ok {
+				r := s.clone(v.(*R))
 				age := time.Since(at)
-				m := meta(r)
+				m := s.meta(r)
 				m.Responses, m.Answered, m.Stale, m.Age = resps, len(answers), true, age
 				return r, &StaleError{Err: ue, age: age}
 			}
 		}
 		return nil, ue
 	}
-	r := merge(answers)
-	m := meta(r)
+	r := s.merge(answers)
+	m := s.meta(r)
 	m.Responses, m.Answered = resps, len(answers)
 	if c.snaps != nil {
-		c.snaps.put(q.key, clone(r))
+		c.snaps.put(s.key, s.clone(r))
 	}
 	if len(failed) > 0 {
 		return r, &PartialError{Failed: failed, Total: len(resps)}

@@ -172,3 +172,32 @@ func TestClient_DNSRefreshConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestWatch_FollowsHostName: a Watch on a name follows the lookupds it
+// resolves to: one that joins is asked (with blocking queries) and
+// merged, one that leaves is dropped from the merge at once.
+func TestWatch_FollowsHostName(t *testing.T) {
+	ns := lookuptest.StartNameServer(t)
+	ds := lookuptest.StartSamePorts(t, []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}, nil)
+	register(t, ds[0].TCPAddr().String(), 4150, "orders")
+	register(t, ds[2].TCPAddr().String(), 4151, "orders")
+	ns.Set(t, "lookupds", "127.0.0.1:1", "127.0.0.2:1")
+	c := newClient(t, []string{fmt.Sprintf("lookupds.test.:%d", ds[0].HTTPAddr().Port)},
+		WithResolver(ns.Resolver), WithDNSRefresh(50*time.Millisecond))
+	got := watchLookup(t, c, "orders", time.Hour)
+	expect(t, got, 5*time.Second, "127.0.0.9:4150")
+
+	ns.Set(t, "lookupds", "127.0.0.1:1", "127.0.0.2:1", "127.0.0.3:1")
+	expect(t, got, 5*time.Second, "127.0.0.9:4150", "127.0.0.9:4151")
+	lookuptest.WaitFor(t, 5*time.Second, "a blocking query at the new lookupd", func() bool {
+		return ds[2].BlockingStats().Waiting == 1
+	})
+	register(t, ds[2].TCPAddr().String(), 4152, "orders")
+	expect(t, got, 5*time.Second, "127.0.0.9:4150", "127.0.0.9:4151", "127.0.0.9:4152")
+
+	ns.Set(t, "lookupds", "127.0.0.2:1", "127.0.0.3:1")
+	expect(t, got, 5*time.Second, "127.0.0.9:4151", "127.0.0.9:4152")
+	lookuptest.WaitFor(t, 5*time.Second, "the loop of the lookupd that left to end", func() bool {
+		return ds[0].BlockingStats().Waiting == 0
+	})
+}

@@ -29,9 +29,12 @@
 //     nil and an *UnavailableError. Use errors.As to tell them apart, and
 //     check *StaleError before *UnavailableError, which it wraps. An empty
 //     topic is ErrEmptyTopic.
-//   - Watch asks a Query (LookupQuery, TopicsQuery, ChannelsQuery,
-//     NodesQuery) again and again and calls back when the merged answer
-//     changes. Package nsqbridge uses it to keep a go-nsq Consumer
+//   - Watch follows a Query (LookupQuery, TopicsQuery, ChannelsQuery,
+//     NodesQuery) and calls back when the merged answer changes. It keeps
+//     one loop per lookupd: blocking queries (?index=&wait=) on lookupds
+//     that support them, so a change seen by any lookupd arrives within a
+//     round trip, and polling at the interval on those that do not
+//     (nsqlookupd). Package nsqbridge uses it to keep a go-nsq Consumer
 //     connected to exactly the merged producers; it is separate so that
 //     clientmerge itself does not depend on go-nsq.
 //

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -90,45 +91,59 @@ func (c *Client) fetch(ctx context.Context, t target, q query, dst any) Response
 		}
 		return r
 	}
-	notFound, err := c.get(ctx, t.base+q.pathQuery, q.notFoundOK, dst)
+	got, err := c.get(ctx, c.http, t.base+q.pathQuery, q.notFoundOK, dst)
 	r.Latency = time.Since(start)
 	r.Err = err
-	r.TopicNotFound = notFound
+	r.TopicNotFound = got.notFound
 	return r
 }
 
-// get performs the GET and decodes a 2xx body into dst. notFound reports a
-// 404 TOPIC_NOT_FOUND accepted as an empty answer.
-func (c *Client) get(ctx context.Context, url string, notFoundOK bool, dst any) (notFound bool, err error) {
+// headerIndex is the header in which our lookupd gives the index of an
+// answer, for blocking queries; nsqlookupd does not send it.
+const headerIndex = "X-Lookupd-Index"
+
+// got is what get learnt besides the body.
+type got struct {
+	notFound bool   // a 404 TOPIC_NOT_FOUND accepted as an empty answer
+	index    uint64 // X-Lookupd-Index, 0 when absent or malformed
+}
+
+// get performs the GET with hc and decodes a 2xx body into dst.
+func (c *Client) get(ctx context.Context, hc *http.Client, url string, notFoundOK bool, dst any) (got, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return false, fmt.Errorf("new request: %w", err)
+		return got{}, fmt.Errorf("new request: %w", err)
 	}
 	req.Header.Set("Accept", "application/vnd.nsq; version=1.0")
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return false, err
+		return got{}, err
 	}
 	defer resp.Body.Close()
+	var g got
+	if v := resp.Header.Get(headerIndex); v != "" {
+		g.index, _ = strconv.ParseUint(v, 10, 64)
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, min(c.maxBytes, maxErrorBody)))
 		msg := errorMessage(body)
 		if notFoundOK && resp.StatusCode == http.StatusNotFound && msg == topicNotFound {
-			return true, nil
+			g.notFound = true
+			return g, nil
 		}
-		return false, &StatusError{StatusCode: resp.StatusCode, Message: msg}
+		return got{}, &StatusError{StatusCode: resp.StatusCode, Message: msg}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
 	if err != nil {
-		return false, fmt.Errorf("read body: %w", err)
+		return got{}, fmt.Errorf("read body: %w", err)
 	}
 	if int64(len(body)) > c.maxBytes {
-		return false, fmt.Errorf("read body: more than %d bytes: %w", c.maxBytes, ErrResponseTooLarge)
+		return got{}, fmt.Errorf("read body: more than %d bytes: %w", c.maxBytes, ErrResponseTooLarge)
 	}
 	if err := decodeBody(resp.Header, body, dst); err != nil {
-		return false, fmt.Errorf("decode body: %w", err)
+		return got{}, fmt.Errorf("decode body: %w", err)
 	}
-	return false, nil
+	return g, nil
 }
 
 // decodeBody decodes a 2xx body. nsqlookupd since 1.0 sends the bare JSON

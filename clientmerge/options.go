@@ -18,6 +18,9 @@ const (
 	// DefaultMaxConcurrency bounds the requests in flight per call; with
 	// fewer lookupds than this, all are asked at once.
 	DefaultMaxConcurrency = 32
+	// DefaultBlockingWait is how long a blocking query of Watch waits at a
+	// lookupd for a change (see WithBlockingWait), as in Consul.
+	DefaultBlockingWait = 60 * time.Second
 )
 
 // Option configures a Client in New.
@@ -34,10 +37,12 @@ type settings struct {
 	maxBytes     int64
 	resolver     dnsaddr.Resolver
 	dnsRefresh   time.Duration
+	blockingWait time.Duration
 }
 
 // WithTimeout sets the deadline of one call (default DefaultTimeout): each
-// call (Lookup, Topics, Channels, Nodes, and every poll of Watch) runs
+// call (Lookup, Topics, Channels, Nodes, and every request of Watch, where
+// a blocking query gets its wait on top) runs
 // under one context that ends d after the call starts, or earlier when the
 // caller's context ends. All the requests of the call share that deadline;
 // it is not a per-lookupd timeout, so a call returns within about d however
@@ -172,6 +177,25 @@ func WithDNSRefresh(d time.Duration) Option {
 			return errors.New("dns refresh must be positive")
 		}
 		s.dnsRefresh = d
+		return nil
+	}
+}
+
+// WithBlockingWait caps how long each blocking query of Watch may wait at
+// a lookupd for its answer to change (default DefaultBlockingWait; Watch
+// also waits no longer than its interval, and our lookupd caps the wait
+// at 10 minutes and adds up to 1/16 at random). A longer wait costs fewer
+// requests while nothing changes and does not delay a change, which ends
+// the wait; a shorter one finds a hung lookupd sooner. 0 turns blocking
+// queries off: Watch then polls every lookupd at its interval, as it does
+// a lookupd that does not support them (nsqlookupd). d must not be
+// negative.
+func WithBlockingWait(d time.Duration) Option {
+	return func(s *settings) error {
+		if d < 0 {
+			return errors.New("blocking wait must not be negative")
+		}
+		s.blockingWait = d
 		return nil
 	}
 }

@@ -3,7 +3,9 @@ package clientmerge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 )
 
 // Query is one of the four merged questions, typed by its result: build
@@ -18,6 +20,19 @@ type Query[R any] struct {
 	// state is what Watch compares: a change of it is a change of the
 	// answer.
 	state func(*R) []string
+	// watch runs Watch's loops for this query.
+	watch func(ctx context.Context, c *Client, log *slog.Logger, interval time.Duration, fn func(*R)) error
+}
+
+// newQuery builds a Query from its spec.
+func newQuery[T, R any](name, topic string, err error, s spec[T, R], state func(*R) []string) Query[R] {
+	return Query[R]{
+		name: name, topic: topic, err: err, state: state,
+		run: func(c *Client, ctx context.Context) (*R, error) { return runQuery(ctx, c, s) },
+		watch: func(ctx context.Context, c *Client, log *slog.Logger, interval time.Duration, fn func(*R)) error {
+			return watchSpec(ctx, c, s, state, log, interval, fn)
+		},
+	}
 }
 
 // LookupQuery asks for the producers and channels of topic, as
@@ -25,60 +40,44 @@ type Query[R any] struct {
 // (their TCPAddrs) changes; a producer appearing on one more lookupd, or a
 // new channel, is no change.
 func LookupQuery(topic string) Query[LookupResult] {
-	return Query[LookupResult]{
-		name: "lookup", topic: topic, err: topicErr(topic),
-		run: func(c *Client, ctx context.Context) (*LookupResult, error) { return c.Lookup(ctx, topic) },
-		state: func(r *LookupResult) []string {
-			out := make([]string, len(r.Producers))
-			for i := range r.Producers {
-				out[i] = r.Producers[i].TCPAddr()
-			}
-			return out
-		},
-	}
+	return newQuery("lookup", topic, topicErr(topic), lookupSpec(topic), func(r *LookupResult) []string {
+		out := make([]string, len(r.Producers))
+		for i := range r.Producers {
+			out[i] = r.Producers[i].TCPAddr()
+		}
+		return out
+	})
 }
 
 // TopicsQuery asks for all topics, as Client.Topics does. Watch reports a
 // change when the set of topics changes.
 func TopicsQuery() Query[TopicsResult] {
-	return Query[TopicsResult]{
-		name:  "topics",
-		run:   (*Client).Topics,
-		state: func(r *TopicsResult) []string { return r.Topics },
-	}
+	return newQuery("topics", "", nil, topicsSpec(), func(r *TopicsResult) []string { return r.Topics })
 }
 
 // ChannelsQuery asks for the channels of topic, as Client.Channels does.
 // Watch reports a change when the set of channels changes.
 func ChannelsQuery(topic string) Query[ChannelsResult] {
-	return Query[ChannelsResult]{
-		name: "channels", topic: topic, err: topicErr(topic),
-		run:   func(c *Client, ctx context.Context) (*ChannelsResult, error) { return c.Channels(ctx, topic) },
-		state: func(r *ChannelsResult) []string { return r.Channels },
-	}
+	return newQuery("channels", topic, topicErr(topic), channelsSpec(topic), func(r *ChannelsResult) []string { return r.Channels })
 }
 
 // NodesQuery asks for all nodes, as Client.Nodes does. Watch reports a
 // change when a node comes or goes, or a node's topics or tombstones
 // change.
 func NodesQuery() Query[NodesResult] {
-	return Query[NodesResult]{
-		name: "nodes",
-		run:  (*Client).Nodes,
-		state: func(r *NodesResult) []string {
-			var out []string
-			for i := range r.Nodes {
-				n := &r.Nodes[i]
-				var b strings.Builder
-				b.WriteString(n.TCPAddr())
-				for j, t := range n.Topics {
-					fmt.Fprintf(&b, "\x00%s=%t", t, j < len(n.Tombstones) && n.Tombstones[j])
-				}
-				out = append(out, b.String())
+	return newQuery("nodes", "", nil, nodesSpec(), func(r *NodesResult) []string {
+		var out []string
+		for i := range r.Nodes {
+			n := &r.Nodes[i]
+			var b strings.Builder
+			b.WriteString(n.TCPAddr())
+			for j, t := range n.Topics {
+				fmt.Fprintf(&b, "\x00%s=%t", t, j < len(n.Tombstones) && n.Tombstones[j])
 			}
-			return out
-		},
-	}
+			out = append(out, b.String())
+		}
+		return out
+	})
 }
 
 // String returns the query's name, with its topic if it has one:

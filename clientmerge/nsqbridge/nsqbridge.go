@@ -27,7 +27,9 @@ var _ Consumer = (*nsq.Consumer)(nil)
 
 // Run keeps consumer connected to exactly the merged producers of topic,
 // as c sees them: it watches clientmerge.LookupQuery(topic) with
-// clientmerge.Watch every interval, calls
+// clientmerge.Watch (blocking queries on lookupds that support them, so a
+// producer joining or leaving is acted on within a round trip; polls every
+// interval on those that do not), calls
 // ConnectToNSQD("broadcast_address:tcp_port") for each producer it is not
 // yet connected to, and DisconnectFromNSQD for each address that has left
 // the merged set. topic must be the topic consumer was created for, and

@@ -3,9 +3,12 @@
 // lookupds at once, and go-nsq v1.1.0 consumers that find that nsqd through
 // them. Every scenario runs twice, once against our lookupd and once
 // against an in-process nsqlookupd v1.3.0, so the expected behaviour is the
-// reference implementation's, not our reading of it.
+// reference implementation's, not our reading of it; the exception is the
+// go-nsq consumer driven by clientmerge/nsqbridge over blocking queries,
+// which nsqlookupd does not answer.
 //
 // The package has tests only. It imports lookup/lookuptest (ours),
-// lookup/lookuptest/nsqref (nsqlookupd), lookup/wire and nsq's own nsqd and
-// go-nsq, and must not be imported by anything.
+// lookup/lookuptest/nsqref (nsqlookupd), lookup/wire, clientmerge and
+// clientmerge/nsqbridge, and nsq's own nsqd and go-nsq, and must not be
+// imported by anything.
 package interop
