@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/producer"
-	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producerd"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -76,7 +76,7 @@ type daemon struct {
 // registration from every lookupd within ShutdownTimeout.
 func (d *daemon) serve(ctx context.Context, stop context.CancelFunc, hup <-chan os.Signal) error {
 	o := d.opts
-	regs, err := sidekick.ParseRegistrations(o.Register)
+	regs, err := producerd.ParseRegistrations(o.Register)
 	if err != nil {
 		return err
 	}
@@ -97,12 +97,12 @@ func (d *daemon) serve(ctx context.Context, stop context.CancelFunc, hup <-chan 
 	if err != nil {
 		return err
 	}
-	if err := sidekick.Apply(client, nil, regs); err != nil {
+	if err := producerd.Apply(client, nil, regs); err != nil {
 		return err
 	}
-	var health *sidekick.Health
+	var health *producerd.Health
 	if o.HealthURL != "" {
-		health, err = sidekick.NewHealth(sidekick.HealthConfig{
+		health, err = producerd.NewHealth(producerd.HealthConfig{
 			URL:      o.HealthURL,
 			Interval: o.HealthInterval,
 			Rise:     o.HealthRise,
@@ -137,7 +137,7 @@ func (d *daemon) serve(ctx context.Context, stop context.CancelFunc, hup <-chan 
 	serveErr := make(chan error, 1)
 	if ln != nil {
 		srv = &http.Server{
-			Handler:           sidekick.NewAdmin(client, health, d.log),
+			Handler:           producerd.NewAdmin(client, health, d.log),
 			ErrorLog:          slog.NewLogLogger(d.handler, slog.LevelWarn),
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
@@ -200,7 +200,7 @@ func (d *daemon) reload(client *producer.Client) {
 	for _, name := range p.restartOnly {
 		d.log.Warn("option changed; restart to apply it", "option", name)
 	}
-	if err := sidekick.Apply(client, p.unregister, p.register); err != nil {
+	if err := producerd.Apply(client, p.unregister, p.register); err != nil {
 		d.log.Error("reload applied partly", "err", err)
 	}
 	d.level.Set(next.LogLevel.Level())
@@ -218,16 +218,16 @@ type reloadPlan struct {
 
 // planReload compares the running options with freshly loaded ones.
 func planReload(cur, next *Options) (reloadPlan, error) {
-	oldRegs, err := sidekick.ParseRegistrations(cur.Register)
+	oldRegs, err := producerd.ParseRegistrations(cur.Register)
 	if err != nil {
 		return reloadPlan{}, err
 	}
-	newRegs, err := sidekick.ParseRegistrations(next.Register)
+	newRegs, err := producerd.ParseRegistrations(next.Register)
 	if err != nil {
 		return reloadPlan{}, err
 	}
 	var p reloadPlan
-	p.unregister, p.register = sidekick.Diff(oldRegs, newRegs)
+	p.unregister, p.register = producerd.Diff(oldRegs, newRegs)
 	cv, nv := reflect.ValueOf(cur).Elem(), reflect.ValueOf(next).Elem()
 	for i := range cv.NumField() {
 		name := cv.Type().Field(i).Tag.Get("flag")

@@ -7,7 +7,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/producer"
-	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producerd"
 )
 
 // command names producerd for its flags, errors and version line.
@@ -55,9 +55,9 @@ func NewOptions() *Options {
 		HeartbeatInterval: producer.DefaultHeartbeatInterval,
 		ResyncInterval:    producer.DefaultResyncInterval,
 		HTTPAddress:       "127.0.0.1:4170",
-		HealthInterval:    sidekick.DefaultHealthInterval,
-		HealthRise:        sidekick.DefaultHealthRise,
-		HealthFall:        sidekick.DefaultHealthFall,
+		HealthInterval:    producerd.DefaultHealthInterval,
+		HealthRise:        producerd.DefaultHealthRise,
+		HealthFall:        producerd.DefaultHealthFall,
 		ShutdownTimeout:   5 * time.Second,
 	}
 }
@@ -74,7 +74,7 @@ func (o *Options) Validate() error {
 	v.InRange("broadcast-tcp-port", o.BroadcastTCPPort, 1, 65535)
 	v.InRange("broadcast-http-port", o.BroadcastHTTPPort, 1, 65535)
 	v.Check(o.Hostname != "", "hostname", "must not be empty (and the hostname is unknown)")
-	_, err := sidekick.ParseRegistrations(o.Register)
+	_, err := producerd.ParseRegistrations(o.Register)
 	v.Add("register", err)
 	v.Positive("heartbeat-interval", o.HeartbeatInterval)
 	v.Positive("resync-interval", o.ResyncInterval)
@@ -82,7 +82,7 @@ func (o *Options) Validate() error {
 		v.ListenAddress("http-address", o.HTTPAddress)
 	}
 	if o.HealthURL != "" {
-		v.Add("health-url", sidekick.ValidateHealthURL(o.HealthURL))
+		v.Add("health-url", producerd.ValidateHealthURL(o.HealthURL))
 	}
 	v.Positive("health-interval", o.HealthInterval)
 	v.AtLeast("health-rise", o.HealthRise, 1)

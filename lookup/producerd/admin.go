@@ -1,4 +1,4 @@
-package sidekick
+package producerd
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package sidekick_test
+package producerd_test
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/producer"
 	"github.com/lookupd/lookupd/lookup/producer/producertest"
-	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producerd"
 )
 
 func TestAdmin(t *testing.T) {
 	ds := producertest.StartN(t, producertest.StartNSQ, 1)
 	c := startClient(t, producertest.TCPAddrs(ds), 24160, false)
-	srv := httptest.NewServer(sidekick.NewAdmin(c, nil, testLogger(t)))
+	srv := httptest.NewServer(producerd.NewAdmin(c, nil, testLogger(t)))
 	defer srv.Close()
 
 	if code, body := lookuptest.Do(t, "GET", srv.URL+"/ping"); code != 200 || string(body) != "OK" {
@@ -28,7 +28,7 @@ func TestAdmin(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("register = %d %s", code, body)
 	}
-	var st sidekick.State
+	var st producerd.State
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestAdmin(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("state = %d %s", code, body)
 	}
-	st = sidekick.State{}
+	st = producerd.State{}
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sidekick_test
+package producerd_test
 
 import (
 	"context"
@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/producer"
-	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producerd"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
 func regs(specs ...string) []producer.Registration {
-	out, err := sidekick.ParseRegistrations(specs)
+	out, err := producerd.ParseRegistrations(specs)
 	if err != nil {
 		panic(err)
 	}
@@ -38,13 +38,13 @@ func TestParseRegistration(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := sidekick.ParseRegistration(tc.in)
+			got, err := producerd.ParseRegistration(tc.in)
 			if !errors.Is(err, tc.wantErr) || got != tc.want {
 				t.Fatalf("ParseRegistration(%q) = %v, %v; want %v, %v", tc.in, got, err, tc.want, tc.wantErr)
 			}
 		})
 	}
-	if _, err := sidekick.ParseRegistrations([]string{"ok", "bad topic", "ok/bad chan"}); !errors.Is(err, producer.ErrBadTopic) || !errors.Is(err, producer.ErrBadChannel) {
+	if _, err := producerd.ParseRegistrations([]string{"ok", "bad topic", "ok/bad chan"}); !errors.Is(err, producer.ErrBadTopic) || !errors.Is(err, producer.ErrBadChannel) {
 		t.Fatalf("ParseRegistrations did not report both errors: %v", err)
 	}
 }
@@ -81,7 +81,7 @@ func TestDiff(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			unreg, reg := sidekick.Diff(tc.old, tc.new)
+			unreg, reg := producerd.Diff(tc.old, tc.new)
 			if !slices.Equal(unreg, tc.wantUnregister) || !slices.Equal(reg, tc.wantRegister) {
 				t.Fatalf("Diff = unregister %v, register %v; want %v, %v", unreg, reg, tc.wantUnregister, tc.wantRegister)
 			}
@@ -90,10 +90,10 @@ func TestDiff(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Close(context.Background())
-			if err := sidekick.Apply(c, nil, append(slices.Clone(tc.old), tc.runtime...)); err != nil {
+			if err := producerd.Apply(c, nil, append(slices.Clone(tc.old), tc.runtime...)); err != nil {
 				t.Fatal(err)
 			}
-			if err := sidekick.Apply(c, unreg, reg); err != nil {
+			if err := producerd.Apply(c, unreg, reg); err != nil {
 				t.Fatal(err)
 			}
 			if got := c.State(); !slices.Equal(got, tc.wantState) {
@@ -113,7 +113,7 @@ func TestApply_ReportsErrors(t *testing.T) {
 	if err := c.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err = sidekick.Apply(c, regs("a"), regs("b"))
+	err = producerd.Apply(c, regs("a"), regs("b"))
 	if !errors.Is(err, producer.ErrClosed) {
 		t.Fatalf("Apply on closed client = %v", err)
 	}

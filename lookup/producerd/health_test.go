@@ -1,4 +1,4 @@
-package sidekick_test
+package producerd_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/producer"
 	"github.com/lookupd/lookupd/lookup/producer/producertest"
-	"github.com/lookupd/lookupd/lookup/producer/sidekick"
+	"github.com/lookupd/lookupd/lookup/producerd"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -43,7 +43,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // runHealth starts h.Run in an owned goroutine, stopped and waited for at
 // cleanup.
-func runHealth(t *testing.T, h *sidekick.Health) {
+func runHealth(t *testing.T, h *producerd.Health) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = h.Run(ctx) })
@@ -83,7 +83,7 @@ func TestHealth_GatesRegistration(t *testing.T) {
 			if err := c.Register("t", "ch"); err != nil {
 				t.Fatal(err)
 			}
-			h, err := sidekick.NewHealth(sidekick.HealthConfig{
+			h, err := producerd.NewHealth(producerd.HealthConfig{
 				URL: hs.URL + "/health", Interval: interval, Rise: rise, Fall: fall, Logger: testLogger(t),
 			}, c)
 			if err != nil {
@@ -145,7 +145,7 @@ func (g *recordingGate) snapshot() []string {
 	return append([]string(nil), g.calls...)
 }
 
-var _ sidekick.Gate = (*recordingGate)(nil)
+var _ producerd.Gate = (*recordingGate)(nil)
 
 // A single failure amid successes does not withdraw (hysteresis), and a
 // refused connection counts as a failure.
@@ -163,7 +163,7 @@ func TestHealth_Hysteresis(t *testing.T) {
 	}))
 	defer hs.Close()
 	g := &recordingGate{}
-	h, err := sidekick.NewHealth(sidekick.HealthConfig{URL: hs.URL, Interval: 10 * time.Millisecond, Rise: 2, Fall: 3, Logger: testLogger(t)}, g)
+	h, err := producerd.NewHealth(producerd.HealthConfig{URL: hs.URL, Interval: 10 * time.Millisecond, Rise: 2, Fall: 3, Logger: testLogger(t)}, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestHealth_Hysteresis(t *testing.T) {
 	// A URL nobody listens on never becomes healthy.
 	hs.Close()
 	g2 := &recordingGate{}
-	h2, err := sidekick.NewHealth(sidekick.HealthConfig{URL: hs.URL, Interval: 10 * time.Millisecond, Rise: 1, Logger: testLogger(t)}, g2)
+	h2, err := producerd.NewHealth(producerd.HealthConfig{URL: hs.URL, Interval: 10 * time.Millisecond, Rise: 1, Logger: testLogger(t)}, g2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,11 +200,11 @@ func TestHealth_Hysteresis(t *testing.T) {
 
 func TestNewHealth_Invalid(t *testing.T) {
 	for _, u := range []string{"", "localhost:80", "ftp://x/", "http://"} {
-		if _, err := sidekick.NewHealth(sidekick.HealthConfig{URL: u}, &recordingGate{}); err == nil {
+		if _, err := producerd.NewHealth(producerd.HealthConfig{URL: u}, &recordingGate{}); err == nil {
 			t.Errorf("NewHealth(%q) accepted", u)
 		}
 	}
-	if _, err := sidekick.NewHealth(sidekick.HealthConfig{URL: "http://127.0.0.1/", Rise: -1}, &recordingGate{}); err == nil {
+	if _, err := producerd.NewHealth(producerd.HealthConfig{URL: "http://127.0.0.1/", Rise: -1}, &recordingGate{}); err == nil {
 		t.Error("negative rise accepted")
 	}
 }
