@@ -14,6 +14,7 @@ import (
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/config/configtest"
 	"github.com/lookupd/lookupd/lookup/producer"
+	"github.com/lookupd/lookupd/lookup/producerd"
 )
 
 func TestLoadOptions_Defaults(t *testing.T) {
@@ -21,7 +22,7 @@ func TestLoadOptions_Defaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := NewOptions()
+	want := producerd.NewOptions()
 	want.LookupdTCPAddresses = []string{"127.0.0.1:4160"}
 	if !reflect.DeepEqual(opts, want) {
 		t.Fatalf("options = %+v\nwant %+v", opts, want)
@@ -177,39 +178,9 @@ func TestLoadOptions_ErrorOrder(t *testing.T) {
 
 // The README's flags table lists every flag with its default.
 func TestREADMEFlagTable(t *testing.T) {
-	fs, err := command.FlagSet(NewOptions(), io.Discard)
+	fs, err := command.FlagSet(producerd.NewOptions(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	configtest.FlagTable(t, fs, configtest.Section(t, "../../README.md", "## producerd: the producer side"))
-}
-
-// The SIGHUP logic: what a reload registers, unregisters and cannot apply.
-func TestPlanReload(t *testing.T) {
-	cur := NewOptions()
-	cur.LookupdTCPAddresses = []string{"127.0.0.1:4160"}
-	cur.Register = []string{"a", "b/x", "b/y", "c/z"}
-	next := NewOptions()
-	next.LookupdTCPAddresses = []string{"127.0.0.1:4160", "127.0.0.1:4161"}
-	next.Register = []string{"b/y", "c", "d/w"}
-	next.LogLevel = config.LevelDebug
-	next.HeartbeatInterval = time.Second
-
-	p, err := planReload(cur, next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantUnreg := []producer.Registration{{Topic: "a"}, {Topic: "b", Channel: "x"}, {Topic: "c", Channel: "z"}}
-	wantReg := []producer.Registration{{Topic: "c"}, {Topic: "d", Channel: "w"}}
-	if !slices.Equal(p.unregister, wantUnreg) || !slices.Equal(p.register, wantReg) {
-		t.Fatalf("plan = unregister %v, register %v; want %v, %v", p.unregister, p.register, wantUnreg, wantReg)
-	}
-	if want := []string{"lookupd-tcp-address", "heartbeat-interval"}; !slices.Equal(p.restartOnly, want) {
-		t.Fatalf("restart-only = %v, want %v", p.restartOnly, want)
-	}
-
-	same, err := planReload(cur, cur)
-	if err != nil || len(same.register)+len(same.unregister)+len(same.restartOnly) != 0 {
-		t.Fatalf("reload of identical options = %+v, %v", same, err)
-	}
 }

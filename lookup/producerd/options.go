@@ -1,22 +1,23 @@
-package main
+package producerd
 
 import (
-	"io"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/producer"
-	"github.com/lookupd/lookupd/lookup/producerd"
 )
 
-// command names producerd for its flags, errors and version line.
-var command = config.Command{Name: "producerd", Version: version}
+// Version is producerd's version, printed by --version and sent to
+// lookupds in IDENTIFY.
+const Version = "0.1.0"
 
 // Options is producerd's configuration. Every field with a flag tag is a
 // command line flag and a TOML key (the flag name with underscores), loaded
-// by lookup/config; see README.md for the reference. Defaults live only in
-// NewOptions.
+// by lookup/config: adding a field with flag and help tags adds the option.
+// See README.md for the reference. Defaults live only in NewOptions.
+// Options are read-only once passed to New; Reload takes new ones.
 type Options struct {
 	LogLevel config.LogLevel `flag:"log-level" help:"log verbosity: debug, info, warn, error or fatal"`
 
@@ -41,6 +42,10 @@ type Options struct {
 	HealthFall     int           `flag:"health-fall" help:"consecutive failures before withdrawing"`
 
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long to spend withdrawing registrations on exit"`
+
+	// Logger, if set, receives all logs; LogLevel is then ignored, and a
+	// Reload cannot change the level.
+	Logger *slog.Logger
 }
 
 // NewOptions returns the defaults.
@@ -55,9 +60,9 @@ func NewOptions() *Options {
 		HeartbeatInterval: producer.DefaultHeartbeatInterval,
 		ResyncInterval:    producer.DefaultResyncInterval,
 		HTTPAddress:       "127.0.0.1:4170",
-		HealthInterval:    producerd.DefaultHealthInterval,
-		HealthRise:        producerd.DefaultHealthRise,
-		HealthFall:        producerd.DefaultHealthFall,
+		HealthInterval:    DefaultHealthInterval,
+		HealthRise:        DefaultHealthRise,
+		HealthFall:        DefaultHealthFall,
 		ShutdownTimeout:   5 * time.Second,
 	}
 }
@@ -74,7 +79,7 @@ func (o *Options) Validate() error {
 	v.InRange("broadcast-tcp-port", o.BroadcastTCPPort, 1, 65535)
 	v.InRange("broadcast-http-port", o.BroadcastHTTPPort, 1, 65535)
 	v.Check(o.Hostname != "", "hostname", "must not be empty (and the hostname is unknown)")
-	_, err := producerd.ParseRegistrations(o.Register)
+	_, err := ParseRegistrations(o.Register)
 	v.Add("register", err)
 	v.Positive("heartbeat-interval", o.HeartbeatInterval)
 	v.Positive("resync-interval", o.ResyncInterval)
@@ -82,23 +87,11 @@ func (o *Options) Validate() error {
 		v.ListenAddress("http-address", o.HTTPAddress)
 	}
 	if o.HealthURL != "" {
-		v.Add("health-url", producerd.ValidateHealthURL(o.HealthURL))
+		v.Add("health-url", ValidateHealthURL(o.HealthURL))
 	}
 	v.Positive("health-interval", o.HealthInterval)
 	v.AtLeast("health-rise", o.HealthRise, 1)
 	v.AtLeast("health-fall", o.HealthFall, 1)
 	v.Positive("shutdown-timeout", o.ShutdownTimeout)
 	return v.Err()
-}
-
-// loadOptions resolves args and the --config file they name into Options
-// (flag given > file > default) and validates them. It returns
-// flag.ErrHelp for -h and config.ErrVersion for --version; usage and flag
-// errors are written to output.
-func loadOptions(args []string, output io.Writer) (*Options, error) {
-	opts := NewOptions()
-	if err := command.Load(opts, args, output); err != nil {
-		return nil, err
-	}
-	return opts, nil
 }
