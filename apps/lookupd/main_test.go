@@ -16,6 +16,7 @@ import (
 	"github.com/lookupd/lookupd/lookup"
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/config/configtest"
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 func TestParseOptions(t *testing.T) {
@@ -175,7 +176,7 @@ func TestMain_SignalShutdown(t *testing.T) {
 	}
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			var logs syncBuffer
+			var logs lookuptest.SyncBuffer
 			cmd := exec.Command(bin, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1")
 			cmd.Stderr = &logs
 			if err := cmd.Start(); err != nil {
