@@ -47,21 +47,19 @@ type entry struct {
 
 // parse checks one address form.
 func parse(addr string) (entry, error) {
+	bad := fmt.Errorf("want ip:port, host:port or %sNAME, got %q", SRVPrefix, addr)
 	if name, ok := strings.CutPrefix(addr, SRVPrefix); ok {
 		if name == "" || strings.ContainsAny(name, ":/ ") {
-			return entry{}, fmt.Errorf("address %q: want %sNAME", addr, SRVPrefix)
+			return entry{}, bad
 		}
 		return entry{given: addr, kind: kindSRV, host: name}, nil
 	}
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return entry{}, fmt.Errorf("address %q: %w", addr, err)
-	}
-	if host == "" || port == "" {
-		return entry{}, fmt.Errorf("address %q: host and port are required", addr)
+	if err != nil || host == "" || port == "" {
+		return entry{}, bad
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return entry{}, fmt.Errorf("address %q: port must be a number in 1..65535", addr)
+		return entry{}, fmt.Errorf("port of %q must be a number in 1..65535", addr)
 	}
 	if _, err := netip.ParseAddr(host); err == nil {
 		return entry{given: addr, kind: kindLiteral}, nil
@@ -119,7 +117,7 @@ func New(addrs []string, r Resolver) (*Set, error) {
 			return nil, err
 		}
 		if seen[a] {
-			return nil, fmt.Errorf("address %q: listed twice", a)
+			return nil, fmt.Errorf("%q listed twice", a)
 		}
 		seen[a] = true
 		if e.kind == kindLiteral {

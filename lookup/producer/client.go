@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -51,6 +52,10 @@ type Client struct {
 	wg     sync.WaitGroup
 	closed chan struct{} // closed when the first Close has finished waiting
 
+	// names expands LookupdTCPAddresses when some are DNS names; nil
+	// when all are literal.
+	names *dnsaddr.Set
+
 	mu        sync.Mutex
 	phase     phase
 	regs      regSet
@@ -76,12 +81,13 @@ func New(cfg Config) (*Client, error) {
 	c.stopCtx, c.stopCancel = context.WithCancel(context.Background())
 	c.hardCtx, c.hardCancel = context.WithCancel(context.Background())
 	for _, addr := range cfg.LookupdTCPAddresses {
-		c.links = append(c.links, &link{
-			c:      c,
-			addr:   addr,
-			notify: make(chan struct{}, 1),
-			status: LookupdStatus{Address: addr},
-		})
+		if dnsaddr.IsName(addr) {
+			if c.names, err = dnsaddr.New(cfg.LookupdTCPAddresses, cfg.Resolver); err != nil {
+				return nil, fmt.Errorf("producer config: lookupd %w", err)
+			}
+			continue
+		}
+		c.links = append(c.links, c.newLink(addr, ""))
 	}
 	return c, nil
 }
@@ -103,6 +109,9 @@ func (c *Client) Start() error {
 	c.phase = phaseStarted
 	for _, l := range c.links {
 		c.wg.Go(l.run)
+	}
+	if c.names != nil {
+		c.wg.Go(c.followDNS)
 	}
 	return nil
 }
@@ -230,6 +239,8 @@ func (c *Client) setSuspended(v bool) {
 }
 
 func (c *Client) notifyAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, l := range c.links {
 		select {
 		case l.notify <- struct{}{}:
@@ -261,8 +272,12 @@ func (c *Client) State() []Registration {
 
 // LookupdStatus describes the connection to one lookupd.
 type LookupdStatus struct {
-	// Address is the lookupd's TCP address as configured.
+	// Address is the lookupd's TCP address as configured, or one address
+	// a configured name stands for.
 	Address string `json:"address"`
+	// Name is the configured DNS name Address was found through; empty
+	// for an address configured as such.
+	Name string `json:"name,omitempty"`
 	// Connected is true from a completed IDENTIFY until the connection
 	// ends.
 	Connected bool `json:"connected"`
@@ -288,8 +303,9 @@ type LookupdStatus struct {
 	Failures int `json:"failures"`
 }
 
-// Status returns the state of each lookupd connection, in the order of
-// Config.LookupdTCPAddresses. The caller owns the returned slice.
+// Status returns the state of each lookupd connection: the configured
+// addresses in the order of Config.LookupdTCPAddresses, then the ones
+// names stand for in the order they appeared. The caller owns the returned slice.
 func (c *Client) Status() []LookupdStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()

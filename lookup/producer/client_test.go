@@ -102,8 +102,8 @@ func TestNew_Invalid(t *testing.T) {
 		cfg  producer.Config
 		want string
 	}{
-		{name: "address without port", cfg: producer.Config{LookupdTCPAddresses: []string{"127.0.0.1"}, Identity: good}, want: "lookupd address"},
-		{name: "address without host", cfg: producer.Config{LookupdTCPAddresses: []string{":4160"}, Identity: good}, want: "host and port"},
+		{name: "address without port", cfg: producer.Config{LookupdTCPAddresses: []string{"127.0.0.1"}, Identity: good}, want: "want ip:port, host:port or srv+NAME"},
+		{name: "address without host", cfg: producer.Config{LookupdTCPAddresses: []string{":4160"}, Identity: good}, want: "want ip:port, host:port or srv+NAME"},
 		{name: "duplicate address", cfg: producer.Config{LookupdTCPAddresses: []string{"127.0.0.1:1", "127.0.0.1:1"}, Identity: good}, want: "listed twice"},
 		{name: "no tcp port", cfg: producer.Config{Identity: wire.ProducerInfo{BroadcastAddress: "h", HTTPPort: 1}}, want: "tcp port"},
 		{name: "http port too big", cfg: producer.Config{Identity: wire.ProducerInfo{BroadcastAddress: "h", TCPPort: 1, HTTPPort: 70000}}, want: "http port"},

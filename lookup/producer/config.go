@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -34,9 +34,20 @@ const (
 // documented on each field. A Config is copied by New; changing it later has
 // no effect.
 type Config struct {
-	// LookupdTCPAddresses lists the lookupds, as host:port. Duplicates are
-	// an error. An empty list is allowed (the Client then only keeps state).
+	// LookupdTCPAddresses lists the lookupds: "ip:port", "host:port" (one
+	// lookupd per address the name resolves to, each on port) or
+	// "srv+NAME" (the SRV records of NAME, ports included); see package
+	// clientmerge/dnsaddr. Duplicates are an error. An empty list is
+	// allowed (the Client then only keeps state).
 	LookupdTCPAddresses []string
+
+	// LookupdDNSRefresh is how often names among LookupdTCPAddresses are
+	// resolved again (default dnsaddr.DefaultRefresh, 30 s). A lookupd
+	// that appears is connected and gets the whole state; one that goes is
+	// disconnected. A failed resolution keeps the last good lookupds.
+	LookupdDNSRefresh time.Duration
+	// Resolver resolves those names (default net.DefaultResolver).
+	Resolver dnsaddr.Resolver
 
 	// Identity is sent in IDENTIFY. BroadcastAddress and Hostname default
 	// to the OS hostname, Version to DefaultVersion; TCPPort and HTTPPort
@@ -82,19 +93,8 @@ type Config struct {
 // a value that cannot be used.
 func (cfg Config) withDefaults() (Config, error) {
 	cfg.LookupdTCPAddresses = append([]string(nil), cfg.LookupdTCPAddresses...)
-	seen := make(map[string]bool, len(cfg.LookupdTCPAddresses))
-	for _, a := range cfg.LookupdTCPAddresses {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
-			return Config{}, fmt.Errorf("lookupd address %q: %w", a, err)
-		}
-		if host == "" || port == "" {
-			return Config{}, fmt.Errorf("lookupd address %q: host and port are required", a)
-		}
-		if seen[a] {
-			return Config{}, fmt.Errorf("lookupd address %q: listed twice", a)
-		}
-		seen[a] = true
+	if _, err := dnsaddr.New(cfg.LookupdTCPAddresses, nil); err != nil {
+		return Config{}, fmt.Errorf("lookupd %w", err)
 	}
 
 	id := &cfg.Identity
@@ -132,6 +132,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{name: "read timeout", v: &cfg.ReadTimeout, def: DefaultReadTimeout},
 		{name: "write timeout", v: &cfg.WriteTimeout, def: DefaultWriteTimeout},
 		{name: "backoff min", v: &cfg.BackoffMin, def: DefaultBackoffMin},
+		{name: "lookupd dns refresh", v: &cfg.LookupdDNSRefresh, def: dnsaddr.DefaultRefresh},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

@@ -14,13 +14,21 @@
 // current state when it returns. Failed connections are retried forever
 // with capped, jittered exponential backoff.
 //
+// A lookupd address may be a DNS name standing for several lookupds
+// ("host:port" or "srv+NAME", see package clientmerge/dnsaddr). Start then
+// also runs one goroutine that resolves the names at once and every
+// Config.LookupdDNSRefresh: a lookupd that appears gets a connection of its
+// own (and so the whole state), one that goes has its connection closed,
+// and a failed resolution keeps the last good lookupds.
+//
 // Lifecycle: New validates the Config, Start launches the connection
 // goroutines, Close unregisters everything from every reachable lookupd,
 // closes the connections and waits for every goroutine it started.
 //
-// Package producer imports lookup/wire and nothing else from this project; it
-// must not import the server packages (lookup, tcpserver, httpapi,
-// registry).
+// Package producer imports lookup/wire and clientmerge/dnsaddr (the
+// address expansion it shares with the consumer side) and nothing else
+// from this project; it must not import the server packages (lookup,
+// tcpserver, httpapi, registry).
 //
 // The words producer, lookupd, consumer, connection and node are used as
 // the glossary in package lookup defines them.

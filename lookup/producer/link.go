@@ -46,6 +46,11 @@ type link struct {
 	addr   string
 	notify chan struct{} // capacity 1: coalesced "state changed"
 	status LookupdStatus
+
+	// stopCtx and hardCtx are the Client's, also cancelled (both at once)
+	// when the lookupd is dropped because its DNS record went.
+	stopCtx, hardCtx       context.Context
+	stopCancel, hardCancel context.CancelFunc
 }
 
 // backoff returns the delay before attempt n (0-based): min·2ⁿ capped at
@@ -67,11 +72,11 @@ func (l *link) run() {
 	attempt := 0
 	var lastErr string
 	for {
-		if c.stopCtx.Err() != nil {
+		if l.stopCtx.Err() != nil {
 			return
 		}
 		healthy, err := l.session()
-		if c.stopCtx.Err() != nil {
+		if l.stopCtx.Err() != nil {
 			return
 		}
 		if err == nil {
@@ -95,7 +100,7 @@ func (l *link) run() {
 		t := time.NewTimer(backoff(c.cfg.BackoffMin, c.cfg.BackoffMax, attempt-1))
 		select {
 		case <-t.C:
-		case <-c.stopCtx.Done():
+		case <-l.stopCtx.Done():
 			t.Stop()
 			return
 		}
@@ -165,11 +170,11 @@ type conn struct {
 func (l *link) session() (healthy bool, err error) {
 	c := l.c
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
-	nc, err := d.DialContext(c.stopCtx, "tcp", l.addr)
+	nc, err := d.DialContext(l.stopCtx, "tcp", l.addr)
 	if err != nil {
 		return false, fmt.Errorf("dial: %w", err)
 	}
-	ctx, cancel := context.WithCancel(c.hardCtx)
+	ctx, cancel := context.WithCancel(l.hardCtx)
 	defer cancel()
 	cn := &conn{
 		l:        l,
@@ -182,7 +187,7 @@ func (l *link) session() (healthy bool, err error) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(cn.readLoop)
-	wg.Go(func() { cn.watch(c.stopCtx, cancel) })
+	wg.Go(func() { cn.watch(l.stopCtx, cancel) })
 	defer func() {
 		close(cn.quit)
 		_ = nc.Close()
@@ -369,7 +374,10 @@ func (cn *conn) serve() (healthy bool, err error) {
 	defer rs.Stop()
 	for {
 		select {
-		case <-c.stopCtx.Done():
+		case <-l.stopCtx.Done():
+			if l.hardCtx.Err() != nil {
+				return healthy, errStopping // dropped: closing is enough
+			}
 			if err := cn.exchange(plan(cn.sent, regSet{}, false)); err != nil {
 				c.log.Warn("withdraw on close failed", "remote_addr", l.addr, "err", err)
 			}

@@ -61,6 +61,8 @@ func New(opts *Options) (*Daemon, error) {
 	}
 	d.client, err = producer.New(producer.Config{
 		LookupdTCPAddresses: opts.LookupdTCPAddresses,
+		LookupdDNSRefresh:   opts.LookupdDNSRefresh,
+		Resolver:            opts.Resolver,
 		Identity: wire.ProducerInfo{
 			BroadcastAddress: opts.BroadcastAddress,
 			Hostname:         opts.Hostname,

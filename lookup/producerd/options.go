@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/producer"
 )
@@ -22,12 +23,13 @@ type Options struct {
 	LogLevel config.LogLevel `flag:"log-level" help:"log verbosity: debug, info, warn, error or fatal"`
 
 	// What is announced, and to whom.
-	LookupdTCPAddresses []string `flag:"lookupd-tcp-address" help:"lookupd TCP address, host:port (repeat for each lookupd)"`
-	BroadcastAddress    string   `flag:"broadcast-address" help:"address announced to lookupds"`
-	BroadcastTCPPort    int      `flag:"broadcast-tcp-port" help:"TCP port announced to lookupds"`
-	BroadcastHTTPPort   int      `flag:"broadcast-http-port" help:"HTTP port announced to lookupds"`
-	Hostname            string   `flag:"hostname" help:"hostname announced to lookupds"`
-	Register            []string `flag:"register" help:"topic or topic/channel to announce (repeatable)"`
+	LookupdTCPAddresses []string      `flag:"lookupd-tcp-address" help:"lookupd TCP address: ip:port, host:port (one lookupd per address of the name) or srv+NAME (SRV records); repeat for each"`
+	LookupdDNSRefresh   time.Duration `flag:"lookupd-dns-refresh" help:"how often lookupd addresses that are DNS names are resolved again"`
+	BroadcastAddress    string        `flag:"broadcast-address" help:"address announced to lookupds"`
+	BroadcastTCPPort    int           `flag:"broadcast-tcp-port" help:"TCP port announced to lookupds"`
+	BroadcastHTTPPort   int           `flag:"broadcast-http-port" help:"HTTP port announced to lookupds"`
+	Hostname            string        `flag:"hostname" help:"hostname announced to lookupds"`
+	Register            []string      `flag:"register" help:"topic or topic/channel to announce (repeatable)"`
 
 	HeartbeatInterval time.Duration `flag:"heartbeat-interval" help:"time between PINGs to each lookupd"`
 	ResyncInterval    time.Duration `flag:"resync-interval" help:"time between full re-sends of all registrations (repairs lookupds that lost them)"`
@@ -46,6 +48,9 @@ type Options struct {
 	// Logger, if set, receives all logs; LogLevel is then ignored, and a
 	// Reload cannot change the level.
 	Logger *slog.Logger
+	// Resolver resolves the lookupd addresses that are DNS names (default:
+	// the system's resolver). Tests point it at an in-process DNS server.
+	Resolver dnsaddr.Resolver
 }
 
 // NewOptions returns the defaults.
@@ -57,6 +62,7 @@ func NewOptions() *Options {
 		BroadcastTCPPort:  4150,
 		BroadcastHTTPPort: 4151,
 		Hostname:          hostname,
+		LookupdDNSRefresh: dnsaddr.DefaultRefresh,
 		HeartbeatInterval: producer.DefaultHeartbeatInterval,
 		ResyncInterval:    producer.DefaultResyncInterval,
 		HTTPAddress:       "127.0.0.1:4170",
@@ -73,8 +79,9 @@ func (o *Options) Validate() error {
 	var v config.Validator
 	v.Check(len(o.LookupdTCPAddresses) > 0, "lookupd-tcp-address", "at least one is required")
 	for _, a := range o.LookupdTCPAddresses {
-		v.DialAddress("lookupd-tcp-address", a)
+		v.Add("lookupd-tcp-address", dnsaddr.Check(a))
 	}
+	v.Positive("lookupd-dns-refresh", o.LookupdDNSRefresh)
 	v.Check(o.BroadcastAddress != "", "broadcast-address", "must not be empty (and the hostname is unknown)")
 	v.InRange("broadcast-tcp-port", o.BroadcastTCPPort, 1, 65535)
 	v.InRange("broadcast-http-port", o.BroadcastHTTPPort, 1, 65535)
