@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/registry"
@@ -30,7 +31,7 @@ func newMetrics(s *Server) http.Handler {
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "lookupd", Name: "build_info", Help: "Build information; always 1.",
-		ConstLabels: prometheus.Labels{"version": Version, "compat": CompatVersion},
+		ConstLabels: prometheus.Labels{"version": config.Version, "compat": CompatVersion},
 	}, func() float64 { return 1 }))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
@@ -174,7 +175,7 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 	ds := s.db.Stats()
 	ts := s.tcp.Stats()
 	var out statsJSON
-	out.Version = Version
+	out.Version = config.Version
 	out.CompatVersion = CompatVersion
 	out.UptimeSeconds = time.Since(s.started).Seconds()
 	out.Producers, out.Topics, out.Channels, out.Registrations = ds.Producers, ds.Topics, ds.Channels, ds.Registrations

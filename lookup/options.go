@@ -9,10 +9,6 @@ import (
 	"github.com/lookupd/lookupd/lookup/dnsserver"
 )
 
-// Version is this build's version, printed by --version and exported as a
-// metric.
-const Version = "0.1.0"
-
 // CompatVersion is the nsqlookupd version whose protocol and API this
 // daemon speaks; /info and the IDENTIFY reply report it, since clients
 // (nsqadmin) parse it as a semantic version.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/registry"
@@ -184,7 +185,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if !ran {
 		return errors.New("lookup: Run called twice or after Close")
 	}
-	s.log.Info("lookupd started", "version", Version, "compat", CompatVersion,
+	s.log.Info("lookupd started", "version", config.Version, "compat", CompatVersion,
 		"tcp_address", s.TCPAddr().String(), "http_address", s.HTTPAddr().String(),
 		"broadcast_address", s.opts.BroadcastAddress)
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup"
+	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
@@ -95,7 +96,7 @@ func TestServer_Metrics(t *testing.T) {
 		"lookupd_tcp_connections 1",
 		"lookupd_tcp_connections_accepted_total 1",
 		"lookupd_tcp_commands_total 2",
-		`lookupd_build_info{compat="` + lookup.CompatVersion + `",version="` + lookup.Version + `"} 1`,
+		`lookupd_build_info{compat="` + lookup.CompatVersion + `",version="` + config.Version + `"} 1`,
 	} {
 		if !strings.Contains("\n"+string(body), "\n"+line+"\n") {
 			t.Errorf("/metrics lacks %q", line)

@@ -2,16 +2,33 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/lookupd/lookupd/clientmerge/ctl"
+	"github.com/lookupd/lookupd/lookup/config"
 )
+
+// command names lookupctl for its version line, shared with lookupd and
+// producerd.
+var command = config.Command{Name: "lookupctl", Version: config.Version}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := ctl.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// run is main without the exit: --version alone prints the version line,
+// anything else goes to ctl.Main.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, command.VersionLine())
+		return ctl.ExitOK
+	}
+	return ctl.Main(ctx, args, os.Getenv, stdout, stderr)
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // command names lookupd for its flags, errors and version line.
-var command = config.Command{Name: "lookupd", Version: lookup.Version, Note: "nsqlookupd " + lookup.CompatVersion + " compatible"}
+var command = config.Command{Name: "lookupd", Version: config.Version, Note: "nsqlookupd " + lookup.CompatVersion + " compatible"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -146,7 +146,7 @@ func TestParseOptions_VersionAndHelp(t *testing.T) {
 	}
 	var out bytes.Buffer
 	if code := run([]string{"--version"}, &out, io.Discard); code != 0 || out.String() != command.VersionLine()+"\n" ||
-		!strings.HasPrefix(out.String(), "lookupd v"+lookup.Version+" (nsqlookupd 1.3.0 compatible, built w/go") {
+		!strings.HasPrefix(out.String(), "lookupd v"+config.Version+" (nsqlookupd 1.3.0 compatible, built w/go") {
 		t.Errorf("run --version: code %d, out %q", code, out.String())
 	}
 	if code := run([]string{"--log-level=loud"}, io.Discard, io.Discard); code != 2 {

@@ -13,7 +13,7 @@ import (
 )
 
 // command names producerd for its flags, errors and version line.
-var command = config.Command{Name: "producerd", Version: producerd.Version}
+var command = config.Command{Name: "producerd", Version: config.Version}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

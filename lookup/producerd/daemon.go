@@ -68,7 +68,7 @@ func New(opts *Options) (*Daemon, error) {
 			Hostname:         opts.Hostname,
 			TCPPort:          opts.BroadcastTCPPort,
 			HTTPPort:         opts.BroadcastHTTPPort,
-			Version:          Version,
+			Version:          config.Version, // sent in IDENTIFY
 		},
 		HeartbeatInterval: opts.HeartbeatInterval,
 		ResyncInterval:    opts.ResyncInterval,
@@ -152,7 +152,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	o := d.opts
 	d.mu.Unlock()
-	d.log.Info("producerd started", "version", Version, "lookupds", strings.Join(o.LookupdTCPAddresses, ","),
+	d.log.Info("producerd started", "version", config.Version, "lookupds", strings.Join(o.LookupdTCPAddresses, ","),
 		"registrations", len(d.client.State()), "health_url", o.HealthURL)
 
 	var wg sync.WaitGroup

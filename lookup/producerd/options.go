@@ -10,10 +10,6 @@ import (
 	"github.com/lookupd/lookupd/lookup/producer"
 )
 
-// Version is producerd's version, printed by --version and sent to
-// lookupds in IDENTIFY.
-const Version = "0.1.0"
-
 // Options is producerd's configuration. Every field with a flag tag is a
 // command line flag and a TOML key (the flag name with underscores), loaded
 // by lookup/config: adding a field with flag and help tags adds the option.
