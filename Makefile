@@ -2,7 +2,17 @@ GO ?= go
 FUZZTIME ?= 10s
 FUZZFLAGS ?= -fuzzminimizetime=5s
 
-.PHONY: all build test vet lint fuzz demo bench chaos clean
+# Release builds: the version stamped into every binary (git describe, without
+# a leading "v"), the platforms built and where they go.
+VERSION ?= $(patsubst v%,%,$(shell git describe --tags --always --dirty 2>/dev/null || echo unknown))
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+DIST ?= dist
+RELEASE_LDFLAGS = -s -w -X github.com/lookupd/lookupd/lookup/config.Version=$(VERSION)
+# make image: the image's name, and the Linux architecture it holds (the host's by default).
+IMAGE ?= lookupd:$(VERSION)
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+
+.PHONY: all build test vet lint fuzz demo bench chaos release image clean
 
 all: build
 
@@ -38,5 +48,27 @@ bench:
 chaos:
 	$(GO) test -count=1 -v -timeout 30m -run 'TestChaos$$|TestChaos_CatchesLostRegistration$$|TestLoad$$|TestBadInput$$' ./bench/chaos/ -chaos.long
 
+# Static binaries of lookupd, producerd and lookupctl for every platform in
+# PLATFORMS, named DIST/NAME-OS-ARCH, with DIST/SHA256SUMS over them.
+# make release VERSION=1.2.3 PLATFORMS=linux/amd64 DIST=/tmp/out builds one.
+release:
+	mkdir -p $(DIST) && rm -f $(DIST)/lookupd-* $(DIST)/producerd-* $(DIST)/lookupctl-* $(DIST)/SHA256SUMS
+	set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; tmp=$(DIST)/.build-$$os-$$arch; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(RELEASE_LDFLAGS)' \
+			-o $$tmp/ ./apps/lookupd ./apps/producerd ./apps/lookupctl; \
+		for app in lookupd producerd lookupctl; do mv $$tmp/$$app $(DIST)/$$app-$$os-$$arch; done; \
+		rmdir $$tmp; \
+	done
+	cd $(DIST) && sha256sum lookupd-* producerd-* lookupctl-* > SHA256SUMS
+	@echo "release $(VERSION) in $(DIST):" && cat $(DIST)/SHA256SUMS
+
+# One FROM scratch image holding the three linux/IMAGE_ARCH binaries of make
+# release, built without pulling anything (deploy/docker/Dockerfile).
+image:
+	$(MAKE) release PLATFORMS=linux/$(IMAGE_ARCH) DIST=$(DIST)/image
+	cp deploy/docker/Dockerfile $(DIST)/image/
+	docker build --build-arg ARCH=$(IMAGE_ARCH) --build-arg VERSION=$(VERSION) -t $(IMAGE) $(DIST)/image
+
 clean:
-	rm -rf bin
+	rm -rf bin $(DIST)
