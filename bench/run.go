@@ -187,7 +187,7 @@ func (r *runner) connect() error {
 				if i >= p || r.ctx.Err() != nil {
 					return
 				}
-				c, err := dialProducer(r.proc.TCPAddr, r.layout.Identity(i))
+				c, err := dialProducer(r.proc.TCPAddr, i, r.layout.Identity(i))
 				if err != nil {
 					errs[w] = fmt.Errorf("producer %d: %w", i, err)
 					return

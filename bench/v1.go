@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -22,10 +23,12 @@ type producerConn struct {
 	bw *bufio.Writer
 }
 
-// dialProducer connects, sends the magic and IDENTIFY, and checks the
-// reply.
-func dialProducer(addr string, info wire.ProducerInfo) (*producerConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+// dialProducer connects from simulated host i's address (proc.HostAddr:
+// each producer is a host of its own, as in a real deployment), sends the
+// magic and IDENTIFY, and checks the reply.
+func dialProducer(addr string, i int, info wire.ProducerInfo) (*producerConn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: proc.HostAddr(i)}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -220,7 +220,10 @@ func TestDNS_TTL(t *testing.T) {
 }
 
 func TestDNS_500Producers(t *testing.T) {
-	srv, res := startDNS(t, nil)
+	// 500 producers from one address: past the per-address default.
+	o := lookuptest.Options(t)
+	o.MaxTCPClientsPerIP = 0
+	srv, res := startDNS(t, o)
 	const n = 500
 	for i := range n {
 		p := lookuptest.Dial(t, srv.TCPAddr().String())

@@ -29,11 +29,37 @@ func newMetrics(s *Server) http.Handler {
 	if s.dns != nil {
 		reg.MustRegister(newDNSCollector(s.dns.Stats))
 	}
+	for _, c := range limitCounters(s) {
+		reg.MustRegister(c)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "lookupd", Name: "build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": config.Version, "compat": CompatVersion},
 	}, func() float64 { return 1 }))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// limitCounters are the counters of refusals by the limits that hold with
+// no configuration (see the README's threat model), each read at scrape
+// time.
+func limitCounters(s *Server) []prometheus.Collector {
+	counter := func(name, help string, labels prometheus.Labels, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "lookupd", Name: name, Help: help, ConstLabels: labels,
+		}, f)
+	}
+	return []prometheus.Collector{
+		counter("tcp_connections_rejected_per_ip_total", "TCP connections refused by --max-tcp-clients-per-ip.", nil,
+			func() float64 { return float64(s.tcp.Stats().RejectedPerSource) }),
+		counter("tcp_handshake_timeouts_total", "TCP connections closed by --handshake-timeout.", nil,
+			func() float64 { return float64(s.tcp.Stats().HandshakeTimeouts) }),
+		counter("blocking_queries_capped_per_ip_total", "Blocking queries answered at once because their address held --max-blocking-queries-per-ip.", nil,
+			func() float64 { return float64(s.api.BlockingStats().CappedPerSource) }),
+		counter("http_creates_refused_total", "POST /topic/create and /channel/create refused by a limit.", prometheus.Labels{"limit": "max-topics"},
+			func() float64 { return float64(s.api.Stats().TopicsCapped) }),
+		counter("http_creates_refused_total", "POST /topic/create and /channel/create refused by a limit.", prometheus.Labels{"limit": "max-channels-per-topic"},
+			func() float64 { return float64(s.api.Stats().ChannelsCapped) }),
+	}
 }
 
 // snapshotCollector reports metrics that are all taken from one reading
@@ -159,13 +185,22 @@ type statsJSON struct {
 		Commands int64 `json:"commands"`
 		Errors   int64 `json:"errors"`
 		Timeouts int64 `json:"idle_timeouts"`
+		// Refusals by the limits of the threat model.
+		RejectedPerIP     int64 `json:"rejected_per_ip"`
+		HandshakeTimeouts int64 `json:"handshake_timeouts"`
 	} `json:"tcp"`
+	HTTP struct {
+		TopicsCapped   uint64 `json:"creates_refused_max_topics"`
+		ChannelsCapped uint64 `json:"creates_refused_max_channels_per_topic"`
+	} `json:"http"`
 	Blocking struct {
 		Waiting int    `json:"waiting"`
 		Keys    int    `json:"keys"`
 		Total   uint64 `json:"total"`
 		Woken   uint64 `json:"woken"`
 		Capped  uint64 `json:"capped"`
+		// CappedPerIP counts refusals by --max-blocking-queries-per-ip.
+		CappedPerIP uint64 `json:"capped_per_ip"`
 	} `json:"blocking"`
 	// DNS is present when --dns-address is set.
 	DNS *dnsserver.Stats `json:"dns,omitempty"`
@@ -181,8 +216,12 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 	out.Producers, out.Topics, out.Channels, out.Registrations = ds.Producers, ds.Topics, ds.Channels, ds.Registrations
 	out.TCP.Open, out.TCP.Accepted, out.TCP.Rejected = ts.Open, ts.Accepted, ts.Rejected
 	out.TCP.Commands, out.TCP.Errors, out.TCP.Timeouts = ts.Commands, ts.Errors, ts.Timeouts
+	out.TCP.RejectedPerIP, out.TCP.HandshakeTimeouts = ts.RejectedPerSource, ts.HandshakeTimeouts
+	hs := s.api.Stats()
+	out.HTTP.TopicsCapped, out.HTTP.ChannelsCapped = hs.TopicsCapped, hs.ChannelsCapped
 	bs := s.api.BlockingStats()
 	out.Blocking.Waiting, out.Blocking.Keys, out.Blocking.Total, out.Blocking.Woken, out.Blocking.Capped = bs.Waiting, bs.Keys, bs.Total, bs.Woken, bs.Capped
+	out.Blocking.CappedPerIP = bs.CappedPerSource
 	if s.dns != nil {
 		st := s.dns.Stats()
 		out.DNS = &st

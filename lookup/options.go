@@ -38,6 +38,13 @@ type Options struct {
 	MaxCommandLength int `flag:"max-command-length" help:"maximum V1 command line length in bytes"`
 	// MaxTCPClients caps concurrent TCP connections (0: no cap).
 	MaxTCPClients int `flag:"max-tcp-clients" help:"maximum concurrent TCP connections (0: no limit)"`
+	// MaxTCPClientsPerIP caps the concurrent TCP connections from one
+	// address (an IPv6 /64 counts as one), so that one host cannot take
+	// every slot (0: no cap).
+	MaxTCPClientsPerIP int `flag:"max-tcp-clients-per-ip" help:"maximum concurrent TCP connections from one IP address or IPv6 /64 (0: no limit)"`
+	// HandshakeTimeout closes a TCP connection that has not sent IDENTIFY
+	// this long after connecting (0: only the idle timeout applies).
+	HandshakeTimeout time.Duration `flag:"handshake-timeout" help:"close a TCP connection that has not completed IDENTIFY this long after connecting (0: no limit)"`
 	// MaxRegistrationsPerProducer caps one connection's topic and channel
 	// registrations (0: no cap).
 	MaxRegistrationsPerProducer int `flag:"max-registrations-per-producer" help:"maximum topic and channel registrations of one connection (0: no limit)"`
@@ -46,6 +53,18 @@ type Options struct {
 	// once; past it a query is answered at once, as if it had no index.
 	// 0 disables blocking.
 	MaxBlockingQueries int `flag:"max-blocking-queries" help:"maximum blocking queries (?index=) held at once; more are answered at once (0: no blocking)"`
+	// MaxBlockingQueriesPerIP caps the blocking queries held for one
+	// address (an IPv6 /64 counts as one); past it its queries are
+	// answered at once (0: no cap).
+	MaxBlockingQueriesPerIP int `flag:"max-blocking-queries-per-ip" help:"maximum blocking queries held for one IP address or IPv6 /64; more are answered at once (0: no limit)"`
+
+	// MaxTopics caps the topics that POST /topic/create and
+	// /channel/create may add to; producers' REGISTERs are never refused
+	// by it (0: no cap).
+	MaxTopics int `flag:"max-topics" help:"POST /topic/create and /channel/create refuse a new topic when this many are listed (0: no limit); producers are never refused"`
+	// MaxChannelsPerTopic caps the channels of a topic that POST
+	// /channel/create may add to, likewise (0: no cap).
+	MaxChannelsPerTopic int `flag:"max-channels-per-topic" help:"POST /channel/create refuses a new channel when its topic lists this many (0: no limit); producers are never refused"`
 
 	HTTPReadTimeout    time.Duration `flag:"http-read-timeout" help:"HTTP server read timeout"`
 	HTTPWriteTimeout   time.Duration `flag:"http-write-timeout" help:"HTTP server write timeout"`
@@ -100,8 +119,13 @@ func NewOptions() *Options {
 		MaxIdentifyBodySize:         64 * 1024,
 		MaxCommandLength:            4096,
 		MaxTCPClients:               16384,
+		MaxTCPClientsPerIP:          64,
+		HandshakeTimeout:            10 * time.Second,
 		MaxRegistrationsPerProducer: 100000,
 		MaxBlockingQueries:          16384,
+		MaxBlockingQueriesPerIP:     1024,
+		MaxTopics:                   10000,
+		MaxChannelsPerTopic:         100,
 
 		HTTPReadTimeout:    30 * time.Second,
 		HTTPWriteTimeout:   30 * time.Second,
@@ -145,8 +169,13 @@ func (o *Options) Validate() error {
 	v.InRange("max-identify-body-size", o.MaxIdentifyBodySize, 64, 16<<20)
 	v.InRange("max-command-length", o.MaxCommandLength, 256, 1<<20)
 	v.AtLeast("max-tcp-clients", o.MaxTCPClients, 0)
+	v.AtLeast("max-tcp-clients-per-ip", o.MaxTCPClientsPerIP, 0)
+	v.Check(o.HandshakeTimeout >= 0, "handshake-timeout", "must not be negative, got %s", o.HandshakeTimeout)
 	v.AtLeast("max-registrations-per-producer", o.MaxRegistrationsPerProducer, 0)
 	v.AtLeast("max-blocking-queries", o.MaxBlockingQueries, 0)
+	v.AtLeast("max-blocking-queries-per-ip", o.MaxBlockingQueriesPerIP, 0)
+	v.AtLeast("max-topics", o.MaxTopics, 0)
+	v.AtLeast("max-channels-per-topic", o.MaxChannelsPerTopic, 0)
 	v.AtLeast("http-max-header-bytes", o.HTTPMaxHeaderBytes, 1024)
 	if o.DNSAddress != "" {
 		v.ListenAddress("dns-address", o.DNSAddress)

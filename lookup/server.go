@@ -71,16 +71,20 @@ func New(opts *Options) (*Server, error) {
 		InactiveTimeout:             s.opts.InactiveProducerTimeout,
 		TombstoneLifetime:           s.opts.TombstoneLifetime,
 		MaxRegistrationsPerProducer: s.opts.MaxRegistrationsPerProducer,
+		MaxTopics:                   s.opts.MaxTopics,
+		MaxChannelsPerTopic:         s.opts.MaxChannelsPerTopic,
 		Now:                         s.opts.Now,
 		// s.api is set below, before anything can change the registry.
 		OnChange: func(c registry.Change) { s.api.Changed(c) },
 	})
 	hostname, _ := os.Hostname()
 	s.tcp, err = tcpserver.New(s.db, tcpserver.Options{
-		MaxLineLength:   s.opts.MaxCommandLength,
-		MaxIdentifySize: s.opts.MaxIdentifyBodySize,
-		IdleTimeout:     s.opts.IdleTimeout(),
-		MaxConnections:  s.opts.MaxTCPClients,
+		MaxLineLength:           s.opts.MaxCommandLength,
+		MaxIdentifySize:         s.opts.MaxIdentifyBodySize,
+		IdleTimeout:             s.opts.IdleTimeout(),
+		MaxConnections:          s.opts.MaxTCPClients,
+		MaxConnectionsPerSource: s.opts.MaxTCPClientsPerIP,
+		HandshakeTimeout:        s.opts.HandshakeTimeout,
 		Identity: tcpserver.LookupdInfo{
 			BroadcastAddress: s.opts.BroadcastAddress,
 			Hostname:         hostname,
@@ -112,14 +116,15 @@ func New(opts *Options) (*Server, error) {
 	}
 	metrics := newMetrics(s)
 	s.api = httpapi.New(s.db, httpapi.Options{
-		Version:            CompatVersion,
-		Logger:             s.log,
-		Now:                s.opts.Now,
-		AfterFunc:          s.opts.AfterFunc,
-		MaxBlockingQueries: s.opts.MaxBlockingQueries,
-		WriteTimeout:       s.opts.HTTPWriteTimeout,
-		IdleTimeout:        s.opts.HTTPIdleTimeout,
-		Handback:           s.httpLn.Handback,
+		Version:                     CompatVersion,
+		Logger:                      s.log,
+		Now:                         s.opts.Now,
+		AfterFunc:                   s.opts.AfterFunc,
+		MaxBlockingQueries:          s.opts.MaxBlockingQueries,
+		MaxBlockingQueriesPerSource: s.opts.MaxBlockingQueriesPerIP,
+		WriteTimeout:                s.opts.HTTPWriteTimeout,
+		IdleTimeout:                 s.opts.HTTPIdleTimeout,
+		Handback:                    s.httpLn.Handback,
 		Extra: func(r *httprouter.Router) {
 			r.Handler("GET", "/metrics", metrics)
 			r.GET("/stats", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { s.writeStats(w) })

@@ -31,6 +31,11 @@ dns_address = "127.0.0.1:5353"
 dns_zone = "nsq.example."
 dns_ttl = "2s"
 dns_max_tcp_connections = 11
+max_tcp_clients_per_ip = 3
+handshake_timeout = "4s"
+max_blocking_queries_per_ip = 5
+max_topics = 11
+max_channels_per_topic = 12
 `)
 	tests := []struct {
 		name  string
@@ -73,6 +78,10 @@ dns_max_tcp_connections = 11
 			}
 			if o.DNSAddress != "127.0.0.1:5353" || o.DNSZone != "nsq.example." || o.DNSTTL != 2*time.Second || o.DNSMaxTCPConnections != 11 {
 				t.Errorf("dns options %q %q %s %d", o.DNSAddress, o.DNSZone, o.DNSTTL, o.DNSMaxTCPConnections)
+			}
+			if o.MaxTCPClientsPerIP != 3 || o.HandshakeTimeout != 4*time.Second || o.MaxBlockingQueriesPerIP != 5 ||
+				o.MaxTopics != 11 || o.MaxChannelsPerTopic != 12 {
+				t.Errorf("limits from the file: %+v", o)
 			}
 		}},
 		{"dns flags", []string{"--dns-address=127.0.0.1:0", "--dns-zone=svc.example", "--dns-ttl=0s", "--dns-max-udp-size=4096", "--dns-tcp-idle-timeout=3s"}, func(t *testing.T, o *lookup.Options) {

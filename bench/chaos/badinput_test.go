@@ -52,7 +52,10 @@ func TestBadInput(t *testing.T) {
 	raiseNoFile(t, 4*badHalfOpen+4096)
 	d := startLookupd(t, "lookupd-bad",
 		fmt.Sprintf("--max-registrations-per-producer=%d", badMaxRegistrations),
-		fmt.Sprintf("--max-tcp-clients=%d", badMaxTCPClients))
+		fmt.Sprintf("--max-tcp-clients=%d", badMaxTCPClients),
+		// The half-open case holds its connections for as long as the
+		// run takes, which may pass the default 10 s on a loaded machine.
+		"--handshake-timeout=5m")
 	keep, err := dialProducer(d.tcpAddr, 4150, "keep", "c")
 	if err != nil {
 		t.Fatal(err)
@@ -372,8 +375,14 @@ func halfOpen(t *testing.T, d *daemon, keep *producerConn, base stats) []badResu
 			c.Close()
 		}
 	}()
+	// Each connection comes from an address of its own (proc.HostAddr),
+	// so that the global caps are what is tested here, not
+	// --max-tcp-clients-per-ip.
+	host := 100000
 	open := func(addr, first string) error {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		host++
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: proc.HostAddr(host)}
+		c, err := d.Dial("tcp", addr)
 		if err != nil {
 			return err
 		}

@@ -114,10 +114,12 @@ type producerConn struct {
 	w *bufio.Writer
 }
 
-// dialProducer connects, identifies as broadcast 127.0.0.1:port and
-// registers topic/channel, waiting for each reply.
+// dialProducer connects from simulated host port's address (each producer
+// is a host of its own: proc.HostAddr), identifies as broadcast
+// 127.0.0.1:port and registers topic/channel, waiting for each reply.
 func dialProducer(addr string, port int, topic, channel string) (*producerConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: proc.HostAddr(port)}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}

@@ -302,3 +302,11 @@ func TestSink(t *testing.T) {
 		t.Errorf("an endless line ends up as %d bytes, want one line of %d", len(got), sinkMaxLine+1)
 	}
 }
+
+func TestHostAddr(t *testing.T) {
+	for i, want := range map[int]string{0: "127.1.0.1", 254: "127.1.0.255", 255: "127.1.1.0", 70000: "127.2.17.113"} {
+		if got := HostAddr(i).IP.String(); got != want {
+			t.Errorf("HostAddr(%d) = %s, want %s", i, got, want)
+		}
+	}
+}

@@ -115,7 +115,7 @@ func New(src Source, opts Options) (*Server, error) {
 		zone:  canonicalZone(opts.Zone),
 		src:   src,
 		log:   opts.Logger.With("component", "dns"),
-		conns: connset.New(opts.MaxTCPConnections),
+		conns: connset.New(opts.MaxTCPConnections, 0),
 	}
 	var err error
 	s.udp, s.tcp, err = listen(opts.Address)
@@ -298,12 +298,13 @@ func (s *Server) serveTCP(ctx context.Context, wg *sync.WaitGroup) error {
 		if err != nil {
 			return fmt.Errorf("dns tcp accept: %w", err)
 		}
-		added, full := s.conns.Add(conn)
-		if full {
+		switch s.conns.Add(conn) {
+		case connset.Added:
+		case connset.Full:
 			s.stats.rejected.Add(1)
 			s.log.Warn("dns connection refused: too many clients", "remote_addr", conn.RemoteAddr().String(), "max", s.opts.MaxTCPConnections)
-		}
-		if !added {
+			continue
+		default:
 			continue
 		}
 		s.stats.accepted.Add(1)

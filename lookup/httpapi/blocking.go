@@ -7,11 +7,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+
+	"github.com/lookupd/lookupd/lookup/internal/limit"
 )
 
 // Blocking-query limits, as in Consul.
@@ -107,7 +110,8 @@ func (h *Handler) serveRead(w http.ResponseWriter, req *http.Request, kd kind, w
 	if err != nil {
 		return 0, err
 	}
-	if args.index == 0 || a.index != args.index || !h.hub.reserve() {
+	src := limit.SourceString(req.RemoteAddr)
+	if args.index == 0 || a.index != args.index || !h.hub.reserve(src) {
 		writeAnswer(w, a)
 		return a.status, nil
 	}
@@ -116,12 +120,12 @@ func (h *Handler) serveRead(w http.ResponseWriter, req *http.Request, kd kind, w
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, brw, err := hj.Hijack(); err == nil {
 				hc := newHijacked(conn, brw.Reader, req)
-				h.hub.wg.Go(func() { h.waitHijacked(hc, k, args.index, wait) })
+				h.hub.wg.Go(func() { h.waitHijacked(hc, k, src, args.index, wait) })
 				return 0, nil
 			}
 		}
 	}
-	return h.waitInHandler(w, req, k, args.index, wait)
+	return h.waitInHandler(w, req, k, src, args.index, wait)
 }
 
 // await joins k's waiters and, unless k's index has moved from index
@@ -151,7 +155,7 @@ func (h *Handler) await(wt *waiter, index uint64, wait time.Duration, park func(
 // cannot be hijacked (HTTP/2, tests). It extends the connection's
 // deadlines past the wait, since the server's own read and write timeouts
 // are shorter than a long wait.
-func (h *Handler) waitInHandler(w http.ResponseWriter, req *http.Request, k key, index uint64, wait time.Duration) (int, error) {
+func (h *Handler) waitInHandler(w http.ResponseWriter, req *http.Request, k key, src netip.Prefix, index uint64, wait time.Duration) (int, error) {
 	rc := http.NewResponseController(w)
 	deadline := time.Now().Add(wait + h.opts.WriteTimeout)
 	// Without extending the read deadline, the server's ReadTimeout would
@@ -160,7 +164,7 @@ func (h *Handler) waitInHandler(w http.ResponseWriter, req *http.Request, k key,
 	_ = rc.SetReadDeadline(deadline)
 	_ = rc.SetWriteDeadline(deadline)
 	woken := make(chan struct{}, 1)
-	wt := &waiter{key: k, wake: func() {
+	wt := &waiter{key: k, source: src, wake: func() {
 		select {
 		case woken <- struct{}{}:
 		default:
@@ -224,11 +228,11 @@ func newHijacked(conn net.Conn, r *bufio.Reader, req *http.Request) *hijacked {
 	return hc
 }
 
-func (h *Handler) waitHijacked(hc *hijacked, k key, index uint64, wait time.Duration) {
+func (h *Handler) waitHijacked(hc *hijacked, k key, src netip.Prefix, index uint64, wait time.Duration) {
 	// Clear the server's deadlines before anyone may wake this waiter by
 	// setting one in the past.
 	_ = hc.conn.SetDeadline(time.Time{})
-	wt := &waiter{key: k, wake: func() { _ = hc.conn.SetReadDeadline(aLongTimeAgo) }}
+	wt := &waiter{key: k, source: src, wake: func() { _ = hc.conn.SetReadDeadline(aLongTimeAgo) }}
 	a, err := h.await(wt, index, wait, func() bool {
 		if len(hc.prefix) > 0 {
 			return true // the client sent its next request: answer now

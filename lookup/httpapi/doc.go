@@ -15,6 +15,6 @@
 // the HTTP server's per-request state, and handed back to the server
 // through Listener once answered.
 //
-// It imports lookup/registry and lookup/wire, and nothing else from this
-// project.
+// It imports lookup/registry, lookup/wire and lookup/internal/limit, and
+// nothing else from this project.
 package httpapi

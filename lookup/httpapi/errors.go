@@ -28,4 +28,10 @@ var (
 	errNotFound         = apiErr(http.StatusNotFound, "NOT_FOUND")
 	errMethodNotAllowed = apiErr(http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED")
 	errInternal         = apiErr(http.StatusInternalServerError, "INTERNAL_ERROR")
+
+	// Ours: POST /topic/create or /channel/create past --max-topics or
+	// --max-channels-per-topic. 409, since deleting topics or channels
+	// resolves it.
+	errTooManyTopics   = apiErr(http.StatusConflict, "TOO_MANY_TOPICS")
+	errTooManyChannels = apiErr(http.StatusConflict, "TOO_MANY_CHANNELS")
 )

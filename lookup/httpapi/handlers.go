@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
 
@@ -150,7 +152,7 @@ func (h *Handler) handleDebug(*http.Request, url.Values) (any, error) {
 	return out, nil
 }
 
-func (h *Handler) handleCreateTopic(_ *http.Request, q url.Values) (any, error) {
+func (h *Handler) handleCreateTopic(req *http.Request, q url.Values) (any, error) {
 	topic, ok := get(q, "topic")
 	if !ok {
 		return nil, errMissingTopic
@@ -158,8 +160,13 @@ func (h *Handler) handleCreateTopic(_ *http.Request, q url.Values) (any, error) 
 	if !wire.IsValidTopicName(topic) {
 		return nil, errInvalidTopic
 	}
-	h.db.CreateTopic(topic)
-	h.log.Info("topic created", "topic", topic)
+	added, err := h.db.CreateTopic(topic)
+	if err != nil {
+		return nil, h.createRefused(req, err, topic, "")
+	}
+	if added {
+		h.log.Info("topic created", "topic", topic)
+	}
 	return nil, nil
 }
 
@@ -174,14 +181,41 @@ func (h *Handler) handleDeleteTopic(_ *http.Request, q url.Values) (any, error) 
 	return nil, nil
 }
 
-func (h *Handler) handleCreateChannel(_ *http.Request, q url.Values) (any, error) {
+func (h *Handler) handleCreateChannel(req *http.Request, q url.Values) (any, error) {
 	topic, channel, err := topicChannelArgs(q)
 	if err != nil {
 		return nil, err
 	}
-	h.db.CreateChannel(topic, channel)
-	h.log.Info("channel created", "topic", topic, "channel", channel)
+	added, err := h.db.CreateChannel(topic, channel)
+	if err != nil {
+		return nil, h.createRefused(req, err, topic, channel)
+	}
+	if added {
+		h.log.Info("channel created", "topic", topic, "channel", channel)
+	}
 	return nil, nil
+}
+
+// createRefused counts and logs (at most once a second) a create that a
+// registry cap refused, and returns the API error for it.
+func (h *Handler) createRefused(req *http.Request, err error, topic, channel string) error {
+	var ae *Error
+	var flag string
+	switch {
+	case errors.Is(err, registry.ErrTooManyTopics):
+		ae, flag = errTooManyTopics, "--max-topics"
+		h.stats.topicsCapped.Add(1)
+	case errors.Is(err, registry.ErrTooManyChannels):
+		ae, flag = errTooManyChannels, "--max-channels-per-topic"
+		h.stats.channelsCapped.Add(1)
+	default:
+		return err
+	}
+	if ok, n := h.logCapped.Allow(time.Now()); ok {
+		h.log.Warn("create refused: limit reached", "limit", flag, "topic", topic, "channel", channel,
+			"remote_addr", req.RemoteAddr, "suppressed", n)
+	}
+	return ae
 }
 
 func (h *Handler) handleDeleteChannel(_ *http.Request, q url.Values) (any, error) {

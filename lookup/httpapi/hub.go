@@ -3,9 +3,11 @@ package httpapi
 import (
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/internal/limit"
 	"github.com/lookupd/lookupd/lookup/registry"
 )
 
@@ -20,17 +22,19 @@ type hub struct {
 	h   *Handler
 	max int
 
-	mu      sync.Mutex
-	running bool
-	active  int                   // admitted blocked queries
-	watches map[key]*watch        // keys with waiters
-	dirty   map[key]struct{}      // watched keys to recompute
-	kick    chan struct{}         // cap 1: dirty is not empty
-	total   uint64                // blocked queries admitted
-	woken   uint64                // waiters woken by a change of their answer
-	capped  uint64                // blocked queries refused by max
-	wg      sync.WaitGroup        // goroutines of hijacked waiters
-	conns   map[net.Conn]struct{} // answered hijacked connections awaiting the next request
+	mu           sync.Mutex
+	running      bool
+	active       int                   // admitted blocked queries
+	sources      limit.PerSource       // admitted blocked queries per source
+	watches      map[key]*watch        // keys with waiters
+	dirty        map[key]struct{}      // watched keys to recompute
+	kick         chan struct{}         // cap 1: dirty is not empty
+	total        uint64                // blocked queries admitted
+	woken        uint64                // waiters woken by a change of their answer
+	capped       uint64                // blocked queries refused by max
+	cappedSource uint64                // blocked queries refused by the per-source max
+	wg           sync.WaitGroup        // goroutines of hijacked waiters
+	conns        map[net.Conn]struct{} // answered hijacked connections awaiting the next request
 }
 
 // watch is the set of waiters of one key and the timer that recomputes
@@ -46,12 +50,14 @@ type watch struct {
 // number of times, from any goroutine, and must not block.
 type waiter struct {
 	key     key
+	source  netip.Prefix // reserved under
 	wake    func()
 	changed bool // woken by a change (under hub.mu)
 }
 
-func (b *hub) init(h *Handler, max int) {
+func (b *hub) init(h *Handler, max, perSource int) {
 	b.h, b.max = h, max
+	b.sources.Max = perSource
 	b.watches = make(map[key]*watch)
 	b.dirty = make(map[key]struct{})
 	b.kick = make(chan struct{}, 1)
@@ -118,9 +124,11 @@ func (b *hub) shutdown() {
 	b.wg.Wait()
 }
 
-// reserve admits one more blocked query, and reports false when the hub
-// is not running or is full (counting the latter).
-func (b *hub) reserve() bool {
+// reserve admits one more blocked query from src, and reports false when
+// the hub is not running, is full or src holds its share (counting the
+// last two). A waiter made after a true reserve carries src, and leave
+// releases it.
+func (b *hub) reserve(src netip.Prefix) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.running {
@@ -128,6 +136,10 @@ func (b *hub) reserve() bool {
 	}
 	if b.active >= b.max {
 		b.capped++
+		return false
+	}
+	if !b.sources.Acquire(src) {
+		b.cappedSource++
 		return false
 	}
 	b.active++
@@ -157,6 +169,7 @@ func (b *hub) leave(wt *waiter) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.active--
+	b.sources.Release(wt.source)
 	w := b.watches[wt.key]
 	if w == nil {
 		return
@@ -269,12 +282,16 @@ type BlockingStats struct {
 	// Capped counts queries answered at once because MaxBlockingQueries
 	// were already held.
 	Capped uint64
+	// CappedPerSource counts queries answered at once because their
+	// source held MaxBlockingQueriesPerSource already.
+	CappedPerSource uint64
 }
 
 func (b *hub) stats() BlockingStats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return BlockingStats{Waiting: b.active, Keys: len(b.watches), Total: b.total, Woken: b.woken, Capped: b.capped}
+	return BlockingStats{Waiting: b.active, Keys: len(b.watches), Total: b.total, Woken: b.woken,
+		Capped: b.capped, CappedPerSource: b.cappedSource}
 }
 
 // isRunning reports whether run is holding blocked queries.

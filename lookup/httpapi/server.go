@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/lookupd/lookupd/lookup/internal/limit"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
@@ -35,6 +37,10 @@ type Options struct {
 	// MaxBlockingQueries caps the blocked queries held at once; past it a
 	// query with an index is answered at once. 0 disables blocking.
 	MaxBlockingQueries int
+	// MaxBlockingQueriesPerSource caps the blocked queries held for one
+	// source address (an IPv4 address or an IPv6 /64); past it that
+	// source's queries are answered at once. 0 means no cap.
+	MaxBlockingQueriesPerSource int
 	// WriteTimeout bounds writing the answer of a blocked query. Default
 	// 30 s.
 	WriteTimeout time.Duration
@@ -63,6 +69,30 @@ type Handler struct {
 
 	answers answers // current answers of the read endpoints, with their index
 	hub     hub     // blocked queries
+
+	stats     counters
+	logCapped limit.Every // refused creates: one log line a second at most
+}
+
+// counters are the Handler's own event counts (see Stats).
+type counters struct {
+	topicsCapped, channelsCapped atomic.Uint64
+}
+
+// Stats counts requests the handler refused.
+type Stats struct {
+	// TopicsCapped counts creates refused by the registry's MaxTopics.
+	TopicsCapped uint64
+	// ChannelsCapped counts creates refused by MaxChannelsPerTopic.
+	ChannelsCapped uint64
+}
+
+// Stats returns the handler's counters. Safe for concurrent use.
+func (h *Handler) Stats() Stats {
+	return Stats{
+		TopicsCapped:   h.stats.topicsCapped.Load(),
+		ChannelsCapped: h.stats.channelsCapped.Load(),
+	}
 }
 
 // New returns the API handler for db.
@@ -86,7 +116,8 @@ func New(db *registry.DB, opts Options) *Handler {
 		opts.IdleTimeout = 120 * time.Second
 	}
 	h := &Handler{db: db, opts: opts, log: opts.Logger.With("component", "http")}
-	h.hub.init(h, opts.MaxBlockingQueries)
+	h.logCapped.Interval = time.Second
+	h.hub.init(h, opts.MaxBlockingQueries, opts.MaxBlockingQueriesPerSource)
 	h.answers.init(h.hub.changed, h.hub.watched)
 
 	r := httprouter.New()

@@ -25,6 +25,12 @@ var (
 	// ErrTooManyRegistrations: the producer reached
 	// Options.MaxRegistrationsPerProducer.
 	ErrTooManyRegistrations = errors.New("too many registrations for one producer")
+	// ErrTooManyTopics: CreateTopic or CreateChannel would add a topic
+	// past Options.MaxTopics.
+	ErrTooManyTopics = errors.New("too many topics")
+	// ErrTooManyChannels: CreateChannel would add a channel past
+	// Options.MaxChannelsPerTopic.
+	ErrTooManyChannels = errors.New("too many channels in the topic")
 )
 
 // Options configure a DB. The zero value of a field means its default.
@@ -38,6 +44,14 @@ type Options struct {
 	// MaxRegistrationsPerProducer caps the topic and channel registrations one
 	// producer may hold; 0 means no cap.
 	MaxRegistrationsPerProducer int
+	// MaxTopics caps the topic registrations that CreateTopic and
+	// CreateChannel may add to: past it they refuse a new topic with
+	// ErrTooManyTopics. Register (a producer) is never refused by it. 0
+	// means no cap.
+	MaxTopics int
+	// MaxChannelsPerTopic caps the channels of a topic that CreateChannel
+	// may add to, as MaxTopics does (ErrTooManyChannels). 0 means no cap.
+	MaxChannelsPerTopic int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// OnChange, if set, is called after every mutation that changed the
@@ -431,26 +445,62 @@ func (db *DB) RemoveProducer(id string) bool {
 	return true
 }
 
-// CreateTopic adds a topic registration with no producers.
-func (db *DB) CreateTopic(topic string) {
+// CreateTopic adds a topic registration with no producers and reports
+// whether it was new. It returns ErrTooManyTopics, and changes nothing, if
+// the topic is new and Options.MaxTopics are registered already.
+func (db *DB) CreateTopic(topic string) (bool, error) {
 	db.lock()
 	defer db.unlock()
-	t := db.topicFor(topic)
-	if !t.registered {
-		db.registerTopic(t)
-		db.bumpTopic(t)
+	if err := db.roomForTopic(topic); err != nil {
+		return false, err
 	}
+	t := db.topicFor(topic)
+	if t.registered {
+		return false, nil
+	}
+	db.registerTopic(t)
+	db.bumpTopic(t)
+	return true, nil
 }
 
 // CreateChannel adds a channel registration and its topic registration,
-// with no producers.
-func (db *DB) CreateChannel(topic, channel string) {
+// with no producers, and reports whether either was new. It returns
+// ErrTooManyTopics or ErrTooManyChannels, and changes nothing, if either
+// would pass its cap (Options).
+func (db *DB) CreateChannel(topic, channel string) (bool, error) {
 	db.lock()
 	defer db.unlock()
+	if err := db.roomForTopic(topic); err != nil {
+		return false, err
+	}
+	old := db.topics[topic]
+	if old != nil && old.registered && old.channels[channel] != nil {
+		return false, nil
+	}
+	if db.opts.MaxChannelsPerTopic > 0 && old != nil && old.channels[channel] == nil &&
+		len(old.channels) >= db.opts.MaxChannelsPerTopic {
+		return false, ErrTooManyChannels
+	}
 	t := db.topicFor(topic)
 	t.channel(channel)
 	db.registerTopic(t)
 	db.bumpTopic(t)
+	return true, nil
+}
+
+// roomForTopic returns ErrTooManyTopics if registering topic would pass
+// Options.MaxTopics.
+func (db *DB) roomForTopic(topic string) error {
+	if db.opts.MaxTopics <= 0 {
+		return nil
+	}
+	if t := db.topics[topic]; t != nil && t.registered {
+		return nil
+	}
+	if db.nTopicRegs >= db.opts.MaxTopics {
+		return ErrTooManyTopics
+	}
+	return nil
 }
 
 // DeleteTopic removes the topic registration and all its channels,

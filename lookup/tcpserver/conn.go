@@ -26,10 +26,16 @@ type conn struct {
 	remote string
 	id     string       // registry id once identified
 	log    *slog.Logger // built on first use: see logAt
+	// handshakeBy is when the connection must have identified; zero when
+	// there is no handshake timeout.
+	handshakeBy time.Time
 }
 
 func (s *Server) handle(nc net.Conn) {
 	c := &conn{s: s, c: nc, remote: nc.RemoteAddr().String(), pre: prefetched{c: nc}}
+	if s.opts.HandshakeTimeout > 0 {
+		c.handshakeBy = time.Now().Add(s.opts.HandshakeTimeout)
+	}
 	c.logAt(slog.LevelDebug, "connection opened")
 	err := c.serve()
 	if c.br != nil {
@@ -47,6 +53,12 @@ func (s *Server) handle(nc net.Conn) {
 	switch {
 	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.logAt(slog.LevelDebug, "connection closed")
+	case errors.Is(err, os.ErrDeadlineExceeded) && c.id == "" && !c.handshakeBy.IsZero() && !time.Now().Before(c.handshakeBy):
+		s.handshakeTimeouts.Add(1)
+		if ok, n := s.logHandshake.Allow(time.Now()); ok {
+			s.log.Info("handshake timeout: no IDENTIFY in time", "remote_addr", c.remote,
+				"timeout", s.opts.HandshakeTimeout, "suppressed", n)
+		}
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.timeouts.Add(1)
 		c.logAt(slog.LevelInfo, "connection idle timeout", "conn", c.id, "timeout", s.opts.IdleTimeout)
@@ -89,8 +101,19 @@ func (f *prefetched) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readDeadline returns the deadline of the next wait for input: the idle
+// timeout from now, or the handshake deadline if that comes first and the
+// connection has not identified yet.
+func (c *conn) readDeadline() time.Time {
+	d := time.Now().Add(c.s.opts.IdleTimeout)
+	if c.id == "" && !c.handshakeBy.IsZero() && c.handshakeBy.Before(d) {
+		return c.handshakeBy
+	}
+	return d
+}
+
 // await makes c.br hold input. While nothing is buffered it returns the
-// read buffer to the server's pool, restarts the idle deadline and blocks
+// read buffer to the server's pool, restarts the read deadline and blocks
 // on a read into a small array, so an idle connection holds no buffer; the
 // limits are unchanged since every buffer is MaxLineLength bytes and sees
 // the same bytes in the same order. Commands already buffered (a pipelined
@@ -102,7 +125,7 @@ func (c *conn) await() error {
 		}
 		c.releaseReader()
 	}
-	if err := c.c.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout)); err != nil {
+	if err := c.c.SetReadDeadline(c.readDeadline()); err != nil {
 		return err
 	}
 	n, err := c.c.Read(c.pre.b[:])

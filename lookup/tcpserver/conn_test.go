@@ -528,24 +528,8 @@ func advance(d time.Duration) {
 // runPipeServer serves l in the bubble and returns a stop func that closes
 // everything and waits for Serve.
 func runPipeServer(t *testing.T, db *registry.DB, opts tcpserver.Options) (*pipeListener, func()) {
-	opts.Identity = testIdentity
-	opts.Logger = testLogger(t)
-	srv, err := tcpserver.New(db, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newPipeListener()
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Serve(l); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return l, func() {
-		srv.Close()
-		l.Close()
-		wg.Wait()
-	}
+	_, l, stop := runPipeServerWith(t, db, opts)
+	return l, stop
 }
 
 // Under a fake clock: the idle deadline restarts with every command, and

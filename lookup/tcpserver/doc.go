@@ -4,8 +4,11 @@
 //
 // Every read is bounded (the command line by the reader's buffer size, the
 // IDENTIFY body by a configured maximum) and has a deadline; a connection
-// silent past the idle timeout is closed and its registrations removed.
+// silent past the idle timeout is closed and its registrations removed,
+// and one that has not identified by the handshake timeout is closed.
+// One source address (an IPv4 address or an IPv6 /64) may hold at most
+// MaxConnectionsPerSource connections.
 //
-// It imports lookup/wire and lookup/registry, and nothing else from this
-// project.
+// It imports lookup/wire, lookup/registry and lookup/internal/limit, and
+// nothing else from this project.
 package tcpserver

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/internal/connset"
+	"github.com/lookupd/lookupd/lookup/internal/limit"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
@@ -30,6 +31,14 @@ type Options struct {
 	// MaxConnections caps concurrent connections; further ones are closed
 	// at once. 0 means no cap.
 	MaxConnections int
+	// MaxConnectionsPerSource caps the concurrent connections from one
+	// source (an IPv4 address or an IPv6 /64, see limit.Source); further
+	// ones are closed at once. 0 means no cap.
+	MaxConnectionsPerSource int
+	// HandshakeTimeout closes a connection that has not completed IDENTIFY
+	// this long after it was accepted (TLS handshake included). 0 means
+	// only the idle timeout applies.
+	HandshakeTimeout time.Duration
 	// Identity is the reply to IDENTIFY: this lookupd's own address, ports,
 	// hostname and protocol version.
 	Identity LookupdInfo
@@ -48,12 +57,14 @@ type LookupdInfo struct {
 
 // Stats counts connection events since the server started.
 type Stats struct {
-	Open     int64 // connections open now
-	Accepted int64 // connections accepted
-	Rejected int64 // connections refused by MaxConnections
-	Commands int64 // commands executed
-	Errors   int64 // protocol errors replied
-	Timeouts int64 // connections closed by the idle timeout
+	Open              int64 // connections open now
+	Accepted          int64 // connections accepted
+	Rejected          int64 // connections refused by MaxConnections
+	RejectedPerSource int64 // connections refused by MaxConnectionsPerSource
+	Commands          int64 // commands executed
+	Errors            int64 // protocol errors replied
+	Timeouts          int64 // connections closed by the idle timeout
+	HandshakeTimeouts int64 // connections closed by the handshake timeout
 }
 
 // Server serves the V1 protocol. Create it with New; Serve runs it.
@@ -70,7 +81,11 @@ type Server struct {
 	conns *connset.Set
 	wg    sync.WaitGroup
 
-	accepted, rejected, commands, errs, timeouts atomic.Int64
+	// Refusals and timeouts an attacker can repeat at will are logged at
+	// most once a second each, with the count held back.
+	logRejected, logHandshake limit.Every
+
+	accepted, rejected, rejectedSource, commands, errs, timeouts, handshakeTimeouts atomic.Int64
 }
 
 // New returns a Server over db.
@@ -100,8 +115,10 @@ func New(db *registry.DB, opts Options) (*Server, error) {
 		opts:     opts,
 		log:      opts.Logger.With("component", "tcp"),
 		identify: id,
-		conns:    connset.New(opts.MaxConnections),
+		conns:    connset.New(opts.MaxConnections, opts.MaxConnectionsPerSource),
 	}
+	s.logRejected.Interval = time.Second
+	s.logHandshake.Interval = time.Second
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, opts.MaxLineLength) }
 	return s, nil
 }
@@ -127,17 +144,29 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// track records conn, or closes it if the server is closed or full.
+// track records conn, or closes it if the server is closed or full, or
+// its source holds MaxConnectionsPerSource already.
 func (s *Server) track(conn net.Conn) bool {
-	added, full := s.conns.Add(conn)
-	if full {
-		s.rejected.Add(1)
-		s.log.Warn("connection refused: too many clients", "remote_addr", conn.RemoteAddr().String(), "max", s.opts.MaxConnections)
-	}
-	if added {
+	switch s.conns.Add(conn) {
+	case connset.Added:
 		s.accepted.Add(1)
+		return true
+	case connset.Full:
+		s.rejected.Add(1)
+		s.logRefusal("connection refused: too many clients", conn, "max", s.opts.MaxConnections)
+	case connset.SourceFull:
+		s.rejectedSource.Add(1)
+		s.logRefusal("connection refused: too many clients from one address", conn,
+			"source", limit.Source(conn.RemoteAddr()).String(), "max", s.opts.MaxConnectionsPerSource)
 	}
-	return added
+	return false
+}
+
+// logRefusal logs a refused connection, at most once a second.
+func (s *Server) logRefusal(msg string, conn net.Conn, args ...any) {
+	if ok, n := s.logRejected.Allow(time.Now()); ok {
+		s.log.Warn(msg, append([]any{"remote_addr", conn.RemoteAddr().String(), "suppressed", n}, args...)...)
+	}
 }
 
 func (s *Server) untrack(conn net.Conn) { s.conns.Remove(conn) }
@@ -149,11 +178,13 @@ func (s *Server) Close() { s.conns.Close() }
 // Stats returns connection counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Open:     int64(s.conns.Len()),
-		Accepted: s.accepted.Load(),
-		Rejected: s.rejected.Load(),
-		Commands: s.commands.Load(),
-		Errors:   s.errs.Load(),
-		Timeouts: s.timeouts.Load(),
+		Open:              int64(s.conns.Len()),
+		Accepted:          s.accepted.Load(),
+		Rejected:          s.rejected.Load(),
+		RejectedPerSource: s.rejectedSource.Load(),
+		Commands:          s.commands.Load(),
+		Errors:            s.errs.Load(),
+		Timeouts:          s.timeouts.Load(),
+		HandshakeTimeouts: s.handshakeTimeouts.Load(),
 	}
 }

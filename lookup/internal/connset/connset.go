@@ -5,44 +5,78 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/internal/limit"
 )
 
-// Set is the open connections of one server, at most Max of them. It is
-// safe for concurrent use.
+// Set is the open connections of one server, at most max of them and at
+// most perSource from one source address (limit.Source). It is safe for
+// concurrent use.
 type Set struct {
-	max    int
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	max       int
+	mu        sync.Mutex
+	conns     map[net.Conn]netip.Prefix // each with its source
+	perSource limit.PerSource
+	closed    bool
 }
 
-// New returns an empty Set holding at most max connections (0: no cap).
-func New(max int) *Set {
-	return &Set{max: max, conns: make(map[net.Conn]struct{})}
+// New returns an empty Set holding at most max connections, and at most
+// perSource from one source address (0: no cap, for either).
+func New(max, perSource int) *Set {
+	s := &Set{max: max, conns: make(map[net.Conn]netip.Prefix)}
+	s.perSource.Max = perSource
+	return s
 }
 
-// Add records c and reports true, or closes c and reports false when the
-// set is closed or full; full says it was the cap.
-func (s *Set) Add(c net.Conn) (added, full bool) {
+// Result is what Add did with a connection.
+type Result int
+
+// The results of Add.
+const (
+	// Added: the connection is in the set.
+	Added Result = iota
+	// Closed: the set is closed; the connection was closed.
+	Closed
+	// Full: the set holds max connections; the connection was closed.
+	Full
+	// SourceFull: the connection's source holds perSource connections;
+	// the connection was closed.
+	SourceFull
+)
+
+// Add records c and returns Added, or closes c and says why not.
+func (s *Set) Add(c net.Conn) Result {
+	src := limit.Source(c.RemoteAddr())
 	s.mu.Lock()
-	full = s.max > 0 && len(s.conns) >= s.max
-	if s.closed || full {
-		s.mu.Unlock()
-		c.Close()
-		return false, full
+	r := Added
+	switch {
+	case s.closed:
+		r = Closed
+	case s.max > 0 && len(s.conns) >= s.max:
+		r = Full
+	case !s.perSource.Acquire(src):
+		r = SourceFull
+	default:
+		s.conns[c] = src
 	}
-	s.conns[c] = struct{}{}
 	s.mu.Unlock()
-	return true, false
+	if r != Added {
+		c.Close()
+	}
+	return r
 }
 
 // Remove forgets c. It does not close it.
 func (s *Set) Remove(c net.Conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	if src, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.perSource.Release(src)
+	}
 	s.mu.Unlock()
 }
 
