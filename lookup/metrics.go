@@ -3,6 +3,7 @@ package lookup
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,8 +21,9 @@ import (
 // server's own (not the process-global one, so several servers can live in
 // one process), read from the registry, TCP and DNS counters at scrape
 // time.
-func newMetrics(s *Server) http.Handler {
+func newMetrics(s *Server, hm *httpMetrics) http.Handler {
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(hm.requests, hm.duration)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newStatsCollector(s.db.Stats, s.tcp.Stats))
 	// s.api does not exist yet: read it at scrape time.
@@ -230,4 +232,36 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("X-NSQ-Content-Type", "nsq; version=1.0")
 	w.Write(body)
+}
+
+// httpMetrics counts and times HTTP requests per route and status.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// httpDurationBuckets span a cached answer (0.1 ms) to a blocking query
+// that waited long (5 min).
+var httpDurationBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+
+func newHTTPMetrics() *httpMetrics {
+	labels := []string{"route", "status"}
+	return &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "lookupd", Subsystem: "http", Name: "requests_total",
+			Help: "HTTP requests answered, by route (\"unmatched\" for paths no route serves) and status.",
+		}, labels),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "lookupd", Subsystem: "http", Name: "request_duration_seconds",
+			Help:    "Time from receiving an HTTP request to having answered it (for a blocking query, the wait included), by route and status.",
+			Buckets: httpDurationBuckets,
+		}, labels),
+	}
+}
+
+// observe records one request; it is httpapi.Options.Observe.
+func (m *httpMetrics) observe(r httpapi.Request) {
+	status := strconv.Itoa(r.Status)
+	m.requests.WithLabelValues(r.Route, status).Inc()
+	m.duration.WithLabelValues(r.Route, status).Observe(r.Duration.Seconds())
 }

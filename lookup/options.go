@@ -70,7 +70,9 @@ type Options struct {
 	HTTPWriteTimeout   time.Duration `flag:"http-write-timeout" help:"HTTP server write timeout"`
 	HTTPIdleTimeout    time.Duration `flag:"http-idle-timeout" help:"HTTP keep-alive idle timeout"`
 	HTTPMaxHeaderBytes int           `flag:"http-max-header-bytes" help:"maximum HTTP request header size in bytes (request line included)"`
-	ShutdownTimeout    time.Duration `flag:"shutdown-timeout" help:"how long a graceful shutdown may take"`
+	// HTTPAccessLog logs one line per HTTP request at info.
+	HTTPAccessLog   bool          `flag:"http-access-log" help:"log one line per HTTP request at info (method, path, status, duration, remote address)"`
+	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long a graceful shutdown may take"`
 
 	// DNSAddress is host:port to serve DNS on, UDP and TCP on the same
 	// port; empty (the default) means no DNS server.
@@ -130,6 +132,7 @@ func NewOptions() *Options {
 		HTTPReadTimeout:    30 * time.Second,
 		HTTPWriteTimeout:   30 * time.Second,
 		HTTPIdleTimeout:    120 * time.Second,
+		HTTPAccessLog:      true,
 		HTTPMaxHeaderBytes: 64 * 1024,
 		ShutdownTimeout:    10 * time.Second,
 
@@ -204,6 +207,5 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 // NewLogger returns the text logger on stderr that the daemon uses when
 // Options.Logger is nil, honouring LogLevel and LogPrefix.
 func (o *Options) NewLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(prefixWriter{prefix: []byte(o.LogPrefix), w: os.Stderr},
-		&slog.HandlerOptions{Level: o.LogLevel}))
+	return slog.New(config.NewTextHandler(prefixWriter{prefix: []byte(o.LogPrefix), w: os.Stderr}, o.LogLevel))
 }

@@ -56,12 +56,12 @@ func New(opts *Options) (*Server, error) {
 	var err error
 	s.tcpLn, err = net.Listen("tcp", s.opts.TCPAddress)
 	if err != nil {
-		return nil, fmt.Errorf("listen tcp %s: %w", s.opts.TCPAddress, err)
+		return nil, fmt.Errorf("tcp listener: %w", err) // err names the address
 	}
 	httpLn, err := net.Listen("tcp", s.opts.HTTPAddress)
 	if err != nil {
 		s.tcpLn.Close()
-		return nil, fmt.Errorf("listen http %s: %w", s.opts.HTTPAddress, err)
+		return nil, fmt.Errorf("http listener: %w", err)
 	}
 	// The HTTP listener takes back the connections of answered blocking
 	// queries (see httpapi.Listener).
@@ -114,7 +114,8 @@ func New(opts *Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	metrics := newMetrics(s)
+	hm := newHTTPMetrics()
+	metrics := newMetrics(s, hm)
 	s.api = httpapi.New(s.db, httpapi.Options{
 		Version:                     CompatVersion,
 		Logger:                      s.log,
@@ -125,6 +126,8 @@ func New(opts *Options) (*Server, error) {
 		WriteTimeout:                s.opts.HTTPWriteTimeout,
 		IdleTimeout:                 s.opts.HTTPIdleTimeout,
 		Handback:                    s.httpLn.Handback,
+		AccessLog:                   s.opts.HTTPAccessLog,
+		Observe:                     hm.observe,
 		Extra: func(r *httprouter.Router) {
 			r.Handler("GET", "/metrics", metrics)
 			r.GET("/stats", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { s.writeStats(w) })

@@ -2,6 +2,8 @@ package lookup_test
 
 import (
 	"encoding/json"
+	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -104,5 +106,132 @@ func TestServer_Metrics(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("/metrics:\n%s", body)
+	}
+}
+
+// TestServer_AccessLogAndHTTPMetrics: one info line and one observation
+// per request, blocked queries (hijacked, answered later) included, with
+// routes as metric labels and no label per unknown path.
+func TestServer_AccessLogAndHTTPMetrics(t *testing.T) {
+	var logs lookuptest.SyncBuffer
+	opts := lookuptest.Options(t)
+	opts.Logger = slog.New(config.NewTextHandler(&logs, slog.LevelInfo))
+	srv := lookuptest.Start(t, opts)
+	base := "http://" + srv.HTTPAddr().String()
+	p := lookuptest.Dial(t, srv.TCPAddr().String())
+	p.Identify(lookuptest.ProducerInfo(4150))
+	p.Register("orders", "")
+
+	lookuptest.Get(t, base+"/ping")
+	lookuptest.Get(t, base+"/nope/1")
+	lookuptest.Get(t, base+"/nope/2")
+	lookuptest.Post(t, base+"/lookup?topic=orders")
+	resp, err := http.Get(base + "/lookup?topic=orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// A blocking query, woken by a registration.
+	blocked := make(chan int, 1)
+	go func() {
+		r, err := http.Get(base + "/lookup?topic=orders&wait=30s&index=" + resp.Header.Get("X-Lookupd-Index"))
+		if err != nil {
+			blocked <- 0
+			return
+		}
+		r.Body.Close()
+		blocked <- r.StatusCode
+	}()
+	lookuptest.WaitFor(t, 10*time.Second, "the query to block", func() bool { return srv.BlockingStats().Waiting == 1 })
+	p.Register("orders", "billing")
+	if code := <-blocked; code != http.StatusOK {
+		t.Fatalf("blocked query: %d", code)
+	}
+
+	wantLines := []string{
+		`msg=request component=http method=GET path=/ping status=200 duration=`,
+		`msg=request component=http method=GET path=/nope/1 status=404 duration=`,
+		`msg=request component=http method=GET path=/nope/2 status=404 duration=`,
+		`msg=request component=http method=POST path=/lookup query="topic=orders" status=405 duration=`,
+		`msg=request component=http method=GET path=/lookup query="topic=orders" status=200 duration=`,
+		`msg=request component=http method=GET path=/lookup query="topic=orders&wait=30s&index=`,
+	}
+	var got []string
+	lookuptest.WaitFor(t, 5*time.Second, "six request lines", func() bool {
+		got = nil
+		for line := range strings.SplitSeq(logs.String(), "\n") {
+			if strings.Contains(line, "msg=request") {
+				got = append(got, line)
+			}
+		}
+		return len(got) >= len(wantLines)
+	})
+	if len(got) != len(wantLines) {
+		t.Fatalf("request lines:\n%s", strings.Join(got, "\n"))
+	}
+	for i, w := range wantLines {
+		if !strings.Contains(got[i], w) || !strings.Contains(got[i], " remote_addr=127.0.0.1:") {
+			t.Errorf("line %d: %s\nwant %s…", i, got[i], w)
+		}
+	}
+	if !strings.Contains(got[5], " status=200 ") {
+		t.Errorf("blocked query line: %s", got[5])
+	}
+
+	_, body := lookuptest.Get(t, base+"/metrics")
+	for _, line := range []string{
+		`lookupd_http_requests_total{route="/lookup",status="200"} 2`,
+		`lookupd_http_requests_total{route="/lookup",status="405"} 1`,
+		`lookupd_http_requests_total{route="/ping",status="200"} 1`,
+		`lookupd_http_requests_total{route="unmatched",status="404"} 2`,
+		`lookupd_http_request_duration_seconds_count{route="/lookup",status="200"} 2`,
+		`lookupd_http_request_duration_seconds_bucket{route="/lookup",status="200",le="300"} 2`,
+		`lookupd_blocking_queries 0`,
+	} {
+		if !strings.Contains("\n"+string(body), "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	if strings.Contains(string(body), "/nope") {
+		t.Error("/metrics has a label per unknown path")
+	}
+}
+
+func TestServer_AccessLogOff(t *testing.T) {
+	var logs lookuptest.SyncBuffer
+	opts := lookuptest.Options(t)
+	opts.Logger = slog.New(config.NewTextHandler(&logs, slog.LevelDebug))
+	opts.HTTPAccessLog = false
+	srv := lookuptest.Start(t, opts)
+	lookuptest.Get(t, "http://"+srv.HTTPAddr().String()+"/ping")
+	_, body := lookuptest.Get(t, "http://"+srv.HTTPAddr().String()+"/metrics")
+	if strings.Contains(logs.String(), "msg=request") {
+		t.Errorf("access log written although off:\n%s", logs.String())
+	}
+	if !strings.Contains(string(body), `lookupd_http_requests_total{route="/ping",status="200"} 1`) {
+		t.Error("metrics depend on the access log")
+	}
+}
+
+// TestServer_ListenErrorSaysItOnce: a taken port is reported once, not
+// as "listen tcp A: listen tcp A: bind: …".
+func TestServer_ListenErrorSaysItOnce(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct{ name, want string }{{"tcp", "tcp listener: "}, {"http", "http listener: "}} {
+		opts := lookuptest.Options(t)
+		if tc.name == "tcp" {
+			opts.TCPAddress = taken.Addr().String()
+		} else {
+			opts.HTTPAddress = taken.Addr().String()
+		}
+		_, err := lookup.New(opts)
+		want := tc.want + "listen tcp " + taken.Addr().String() + ": bind: address already in use"
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: got %v, want %q", tc.name, err, want)
+		}
 	}
 }

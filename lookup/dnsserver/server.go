@@ -178,7 +178,7 @@ func listen(addr string) (*net.UDPConn, net.Listener, error) {
 	for i := 0; ; i++ {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("listen dns tcp %s: %w", addr, err)
+			return nil, nil, fmt.Errorf("dns tcp listener: %w", err) // err names the address
 		}
 		udpAddr := net.JoinHostPort(host, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port))
 		pc, err := net.ListenPacket("udp", udpAddr)
@@ -187,7 +187,7 @@ func listen(addr string) (*net.UDPConn, net.Listener, error) {
 		}
 		ln.Close()
 		if i+1 >= tries || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("listen dns udp %s: %w", udpAddr, err)
+			return nil, nil, fmt.Errorf("dns udp listener: %w", err)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"errors"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -76,10 +75,10 @@ func (h *Handler) read(kd kind) httprouter.Handle {
 	return func(w http.ResponseWriter, req *http.Request, _ httprouter.Params) {
 		status, err := h.serveRead(w, req, kd, withTopic)
 		if err != nil {
-			status = respondError(w, h.log, err)
+			respondError(w, h.log, err)
 		}
-		if status != 0 && h.log.Enabled(req.Context(), slog.LevelDebug) {
-			h.logRequest(req, status)
+		if status == statusClientGone {
+			markStatus(w, status)
 		}
 	}
 }
@@ -119,7 +118,7 @@ func (h *Handler) serveRead(w http.ResponseWriter, req *http.Request, kd kind, w
 	if h.opts.Handback != nil {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, brw, err := hj.Hijack(); err == nil {
-				hc := newHijacked(conn, brw.Reader, req)
+				hc := newHijacked(conn, brw.Reader, req, startOf(w))
 				h.hub.wg.Go(func() { h.waitHijacked(hc, k, src, args.index, wait) })
 				return 0, nil
 			}
@@ -182,7 +181,7 @@ func (h *Handler) waitInHandler(w http.ResponseWriter, req *http.Request, k key,
 		return 0, err
 	}
 	if a == nil {
-		return 499, nil // client gone: nothing to write
+		return statusClientGone, nil // nothing to write
 	}
 	writeAnswer(w, a)
 	return a.status, nil
@@ -197,19 +196,21 @@ type hijacked struct {
 	prefix    []byte // bytes read from the client past the request
 	keepAlive bool
 	proto     string // of the status line
-	method    string
-	uri       string
-	remote    string
+	// For the access log and metrics.
+	method, path, query, remote string
+	start                       time.Time
 }
 
-func newHijacked(conn net.Conn, r *bufio.Reader, req *http.Request) *hijacked {
+func newHijacked(conn net.Conn, r *bufio.Reader, req *http.Request, start time.Time) *hijacked {
 	hc := &hijacked{
 		conn:      conn,
 		keepAlive: req.ProtoAtLeast(1, 1) && !req.Close,
 		proto:     "HTTP/1.1",
 		method:    req.Method,
-		uri:       req.URL.RequestURI(),
+		path:      req.URL.Path,
+		query:     req.URL.RawQuery,
 		remote:    req.RemoteAddr,
+		start:     start,
 	}
 	if !req.ProtoAtLeast(1, 1) {
 		hc.proto = "HTTP/1.0"
@@ -248,11 +249,12 @@ func (h *Handler) waitHijacked(hc *hijacked, k key, src netip.Prefix, index uint
 	})
 	if err != nil {
 		h.log.Error("blocking query failed", "err", err)
+		h.logHijacked(hc, http.StatusInternalServerError)
 		hc.conn.Close()
 		return
 	}
 	if a == nil {
-		h.logHijacked(hc, 499)
+		h.logHijacked(hc, statusClientGone)
 		hc.conn.Close()
 		return
 	}
@@ -297,7 +299,7 @@ func (h *Handler) finishHijacked(hc *hijacked, a *answer) {
 }
 
 func (h *Handler) logHijacked(hc *hijacked, status int) {
-	h.log.Debug("request", "method", hc.method, "uri", hc.uri, "status", status, "remote_addr", hc.remote)
+	h.finished(hc.method, hc.path, hc.path, hc.query, status, hc.start, hc.remote) // a read route
 }
 
 // appendResponse appends a whole HTTP/1 response carrying a, with the

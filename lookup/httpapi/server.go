@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -57,6 +56,13 @@ type Options struct {
 	// Extra, if set, is called to add routes beyond nsqlookupd's (metrics,
 	// stats) to the router before it is used.
 	Extra func(r *httprouter.Router)
+	// AccessLog logs one line per request at info: method, path, query
+	// (if any), status, duration and remote address.
+	AccessLog bool
+	// Observe, if set, is called once per answered request (a blocked
+	// query when it is answered), on the serving goroutine; it must not
+	// block.
+	Observe func(Request)
 }
 
 // Handler serves the nsqlookupd HTTP API over a registry. It is safe for
@@ -125,11 +131,9 @@ func New(db *registry.DB, opts Options) *Handler {
 	r.RedirectTrailingSlash = true
 	r.PanicHandler = h.panicked
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h.logRequest(req, errNotFound.Status)
 		writeError(w, errNotFound)
 	})
 	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		h.logRequest(req, errMethodNotAllowed.Status)
 		writeError(w, errMethodNotAllowed)
 	})
 
@@ -162,11 +166,6 @@ func New(db *registry.DB, opts Options) *Handler {
 	}
 	h.router = r
 	return h
-}
-
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	h.router.ServeHTTP(w, req)
 }
 
 // Changed tells the handler what a registry mutation changed; pass it as
@@ -223,21 +222,7 @@ func (h *Handler) adapt(f apiFunc, parse bool) httprouter.Handle {
 			data, err = f(req, q)
 		}
 		respond(w, h.log, data, err)
-		if h.log.Enabled(req.Context(), slog.LevelDebug) {
-			status := http.StatusOK
-			var ae *Error
-			if errors.As(err, &ae) {
-				status = ae.Status
-			} else if err != nil {
-				status = http.StatusInternalServerError
-			}
-			h.logRequest(req, status)
-		}
 	}
-}
-
-func (h *Handler) logRequest(req *http.Request, status int) {
-	h.log.Debug("request", "method", req.Method, "uri", req.URL.RequestURI(), "status", status, "remote_addr", req.RemoteAddr)
 }
 
 func (h *Handler) panicked(w http.ResponseWriter, req *http.Request, p any) {

@@ -53,7 +53,7 @@ func New(opts *Options) (*Daemon, error) {
 	if d.log == nil {
 		d.level = new(slog.LevelVar)
 		d.level.Set(opts.LogLevel.Level())
-		d.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: d.level}))
+		d.log = slog.New(config.NewTextHandler(os.Stderr, d.level))
 	}
 	regs, err := ParseRegistrations(opts.Register)
 	if err != nil {
@@ -95,7 +95,7 @@ func New(opts *Options) (*Daemon, error) {
 	}
 	if opts.HTTPAddress != "" {
 		if d.ln, err = net.Listen("tcp", opts.HTTPAddress); err != nil {
-			return nil, fmt.Errorf("listen http %s: %w", opts.HTTPAddress, err)
+			return nil, fmt.Errorf("admin api: %w", err) // err names the address
 		}
 		d.admin = &http.Server{
 			Handler:           NewAdmin(d.client, d.health, d.log),
