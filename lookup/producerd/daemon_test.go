@@ -151,7 +151,7 @@ func TestNew_Errors(t *testing.T) {
 		want   string
 	}{
 		{"invalid options", func(o *producerd.Options) { o.HealthRise = 0 }, "invalid options: --health-rise: must be at least 1, got 0"},
-		{"admin address taken", func(o *producerd.Options) { o.HTTPAddress = taken.Addr().String() }, "listen http " + taken.Addr().String()},
+		{"admin address taken", func(o *producerd.Options) { o.HTTPAddress = taken.Addr().String() }, "admin api: listen tcp " + taken.Addr().String()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
