@@ -24,11 +24,12 @@ func main() {
 }
 
 // run is main without the exit: --version alone prints the version line,
-// anything else goes to ctl.Main.
+// anything else goes to ctl, which reads its flags and --config file
+// through the shared loader.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
 		fmt.Fprintln(stdout, command.VersionLine())
 		return ctl.ExitOK
 	}
-	return ctl.Main(ctx, args, os.Getenv, stdout, stderr)
+	return ctl.MainWithLoader(ctx, args, os.Getenv, stdout, stderr, command.LoadArgs)
 }

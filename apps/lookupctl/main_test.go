@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lookupd/lookupd/clientmerge/ctl"
 	"github.com/lookupd/lookupd/lookup/config"
+	"github.com/lookupd/lookupd/lookup/config/configtest"
 )
 
 func TestRun_Version(t *testing.T) {
@@ -22,4 +25,43 @@ func TestRun_Version(t *testing.T) {
 	if code := run(t.Context(), []string{"--version", "nodes"}, io.Discard, io.Discard); code != ctl.ExitUsage {
 		t.Errorf("--version with a command: code %d, want %d", code, ctl.ExitUsage)
 	}
+}
+
+// TestRun_Config: options come from a TOML file given with --config (keys
+// are the flag names with underscores), below the command line.
+func TestRun_Config(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lookupctl.toml")
+	if err := os.WriteFile(path, []byte("lookupd_http_address = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\noutput = \"json\"\ntimeout = \"2s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errw bytes.Buffer
+	code := run(t.Context(), []string{"health", "--config", path}, &out, &errw)
+	if code != ctl.ExitUnreachable || !strings.HasPrefix(out.String(), `{"lookupds":[{"address":"127.0.0.1:1","up":false`) || !strings.Contains(out.String(), `"address":"127.0.0.1:2"`) {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errw.String())
+	}
+	// The command line beats the file.
+	out.Reset()
+	run(t.Context(), []string{"--config=" + path, "-o", "table", "--lookupd-http-address=127.0.0.1:3", "health"}, &out, io.Discard)
+	if !strings.HasPrefix(out.String(), "LOOKUPD ") || !strings.Contains(out.String(), "127.0.0.1:3 ") || strings.Contains(out.String(), "127.0.0.1:1") {
+		t.Errorf("flags over file: %q", out.String())
+	}
+
+	if err := os.WriteFile(path, []byte("bogus = 1\nfeed_size = \"many\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errw.Reset()
+	code = run(t.Context(), []string{"topics", "--config", path}, io.Discard, &errw)
+	want := "lookupctl: config file " + path + ": bogus: unknown key\nlookupctl: config file " + path + ": feed_size: want an integer, got string \"many\"\nlookupctl: see lookupctl --help\n"
+	if code != ctl.ExitUsage || errw.String() != want {
+		t.Errorf("bad file: exit %d, stderr %q, want %q", code, errw.String(), want)
+	}
+}
+
+func TestREADMEFlagTable(t *testing.T) {
+	fs, err := command.FlagSet(ctl.NewOptions(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configtest.FlagTable(t, fs, configtest.Section(t, "../../README.md", "## Operators: lookupctl"))
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Exit codes of Main.
@@ -56,11 +57,18 @@ Flags (anywhere on the line; --flag and -flag are the same):
   -o, --output FORMAT          table (default) or json. watch prints one JSON
                                object per line
   --timeout DURATION           bound on each lookupd's answer (default 5s)
-  --interval DURATION          watch, ui: polling interval (default 500ms)
+  --interval DURATION          watch, ui: health probe interval, and polling
+                               interval for lookupds without blocking
+                               queries (default 500ms)
   --http-address ADDR          ui: listen address (default 127.0.0.1:4171)
   --enable-actions             ui: offer tombstoning a producer and deleting
                                topics and channels (default: read-only)
   --feed-size N                ui: changes kept in the feed (default 200)
+  --config FILE                a TOML file with these options, keys with
+                               underscores (lookupd_http_address = [...]);
+                               the command line beats it, it beats
+                               $LOOKUPD_HTTP_ADDRESSES
+  --version                    print the version and exit
   -h, --help                   this text
 
 Exit codes:
@@ -85,14 +93,24 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 // Main runs lookupctl with args (without the program name) and returns the
-// exit code. getenv reads the environment (os.Getenv); output goes to
-// stdout, every error as one line "lookupctl: …" to stderr. watch and ui
-// run until ctx ends; ending them that way exits 0. Main is safe to call
-// concurrently with different writers.
+// exit code, reading options from the command line and the environment
+// only (no --config): MainWithLoader with a nil Loader.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	code, err := run(ctx, args, getenv, stdout, stderr)
+	return MainWithLoader(ctx, args, getenv, stdout, stderr, nil)
+}
+
+// MainWithLoader runs lookupctl with args (without the program name) and
+// returns the exit code. getenv reads the environment (os.Getenv); load,
+// if not nil, reads the flags and the --config file (see Loader). Output
+// goes to stdout, every error as one line "lookupctl: …" to stderr. watch
+// and ui run until ctx ends; ending them that way exits 0. It is safe to
+// call concurrently with different writers.
+func MainWithLoader(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, load Loader) int {
+	code, err := run(ctx, args, getenv, stdout, stderr, load)
 	if err != nil {
-		fmt.Fprintf(stderr, "lookupctl: %v\n", err)
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "lookupctl: %s\n", line)
+		}
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -101,8 +119,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	return code
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
-	opts, pos, err := parseArgs(args, getenv)
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, load Loader) (int, error) {
+	opts, pos, err := parseArgs(args, getenv, load)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		io.WriteString(stdout, Usage)
@@ -110,23 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case err != nil:
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
-	if len(pos) == 0 {
-		return ExitUsage, &usageError{msg: "no command given"}
-	}
-	cmd, ok := commands[pos[0]]
-	if pos[0] == "help" {
-		io.WriteString(stdout, Usage)
-		return ExitOK, nil
-	}
-	if !ok {
-		return ExitUsage, &usageError{msg: fmt.Sprintf("unknown command %q", pos[0])}
-	}
-	if n := len(pos) - 1; n < cmd.minArgs || n > cmd.maxArgs {
-		return ExitUsage, &usageError{msg: fmt.Sprintf("%s takes %s", pos[0], cmd.args)}
-	}
-	if err := opts.Validate(); err != nil {
-		return ExitUsage, &usageError{msg: err.Error()}
-	}
+	cmd := commands[pos[0]]
 	cl, err := NewCluster(opts.LookupdHTTPAddresses, opts.Timeout, nil)
 	if err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}

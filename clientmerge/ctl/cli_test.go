@@ -338,6 +338,8 @@ func TestMain_Usage(t *testing.T) {
 		{name: "unknown flag", args: []string{"topics", "--bogus"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: flag provided but not defined: -bogus\n"},
 		{name: "repeated address", args: []string{"topics"}, env: "127.0.0.1:1, 127.0.0.1:1", code: ExitUsage, err: `lookupctl: clientmerge: lookupd address "127.0.0.1:1" given twice` + "\n"},
 		{name: "env addresses", args: []string{"health"}, env: "127.0.0.1:1,", code: ExitUnreachable},
+		{name: "help needs no addresses", args: []string{"help"}, code: ExitOK},
+		{name: "config needs the loader", args: []string{"health", "--config", "x.toml"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: --config needs the lookupctl binary's loader\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errw bytes.Buffer
@@ -364,7 +366,7 @@ func TestMain_Usage(t *testing.T) {
 			}
 		}
 		for _, want := range []string{"lookup TOPIC", "topics", "channels TOPIC", "nodes", "health", "diff", "watch [TOPIC]", "ui",
-			"--lookupd-http-address", "LOOKUPD_HTTP_ADDRESSES", "--output", "--timeout", "--interval", "--http-address", "--enable-actions", "--feed-size",
+			"--lookupd-http-address", "LOOKUPD_HTTP_ADDRESSES", "--output", "--timeout", "--interval", "--http-address", "--enable-actions", "--feed-size", "--config", "--version",
 			"\n  0 ", "\n  1 ", "\n  2 ", "\n  3 ", "\n  64 "} {
 			if !strings.Contains(Usage, want) {
 				t.Errorf("usage lacks %q", want)

@@ -18,5 +18,7 @@
 //
 // Like clientmerge, ctl imports nothing from
 // github.com/lookupd/lookupd/lookup (its tests use lookup/lookuptest to
-// run real lookupds).
+// run real lookupds). The lookupctl binary hands it the shared config
+// loader (lookup/config) as a Loader, so flags and --config files work
+// as in the daemons.
 package ctl

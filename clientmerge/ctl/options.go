@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -18,20 +19,20 @@ const EnvAddresses = "LOOKUPD_HTTP_ADDRESSES"
 type Options struct {
 	// LookupdHTTPAddresses are the lookupds asked, "host:port" or a base
 	// URL.
-	LookupdHTTPAddresses []string `flag:"lookupd-http-address"`
+	LookupdHTTPAddresses []string `flag:"lookupd-http-address" help:"a lookupd's HTTP address, host:port or a base URL; repeat for each (default: $LOOKUPD_HTTP_ADDRESSES)"`
 	// Output is "table" or "json".
-	Output string `flag:"output"`
+	Output string `flag:"output" help:"output format: table or json (-o)"`
 	// Timeout bounds each lookupd's answer to each query.
-	Timeout time.Duration `flag:"timeout"`
+	Timeout time.Duration `flag:"timeout" help:"bound on each lookupd's answer to each query"`
 	// Interval is the polling interval of watch and ui.
-	Interval time.Duration `flag:"interval"`
+	Interval time.Duration `flag:"interval" help:"watch, ui: polling interval for lookupds without blocking queries, and of the health probe"`
 	// HTTPAddress is where ui listens.
-	HTTPAddress string `flag:"http-address"`
+	HTTPAddress string `flag:"http-address" help:"ui: listen address"`
 	// EnableActions lets the web view tombstone producers and delete
 	// topics and channels.
-	EnableActions bool `flag:"enable-actions"`
+	EnableActions bool `flag:"enable-actions" help:"ui: offer tombstoning producers and deleting topics and channels"`
 	// FeedSize bounds the web view's change feed.
-	FeedSize int `flag:"feed-size"`
+	FeedSize int `flag:"feed-size" help:"ui: changes kept in the change feed"`
 }
 
 // NewOptions returns the defaults.
@@ -84,77 +85,151 @@ func (s stringsFlag) Set(v string) error {
 }
 
 // commandFlags says which command-specific flags each command accepts;
-// the global ones (addresses, output, timeout) apply to all.
+// the others (addresses, output, timeout, config) apply to all.
 var commandFlags = map[string][]string{
 	"watch": {"interval"},
 	"ui":    {"interval", "http-address", "enable-actions", "feed-size"},
 }
 
-// flagSet builds the flag set over o, with o's values as defaults.
+// Loader fills opts (a pointer to Options holding the defaults) from
+// flag arguments and, through --config, a TOML file, then validates it,
+// and returns the arguments after the flags: the shared loader's
+// Command.LoadArgs (lookup/config) in the lookupctl binary. ctl does not
+// import it, as clientmerge imports nothing from lookup.
+type Loader func(opts any, args []string, output io.Writer) ([]string, error)
+
+// flagSet builds ctl's own flag set over o (for Main without a Loader,
+// and to know which flags take a value). --config and --version are the
+// Loader's; they are defined here only to be recognised.
 func flagSet(o *Options) *flag.FlagSet {
 	fs := flag.NewFlagSet("lookupctl", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.Var(stringsFlag{&o.LookupdHTTPAddresses}, "lookupd-http-address", "")
 	fs.StringVar(&o.Output, "output", o.Output, "")
-	fs.StringVar(&o.Output, "o", o.Output, "")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "")
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "")
 	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "")
 	fs.BoolVar(&o.EnableActions, "enable-actions", o.EnableActions, "")
 	fs.IntVar(&o.FeedSize, "feed-size", o.FeedSize, "")
+	fs.String("config", "", "")
+	fs.Bool("version", false, "")
 	return fs
 }
 
-// parseArgs parses flags anywhere among args (before or after the command
-// and its arguments; "--" ends the flags) and returns the positional
-// arguments. getenv supplies LOOKUPD_HTTP_ADDRESSES when no address flag
-// is given.
-func parseArgs(args []string, getenv func(string) string) (*Options, []string, error) {
-	o := NewOptions()
-	fs := flagSet(o)
-	fs.SetOutput(discard{})
-	fs.Usage = func() {}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
+// splitArgs separates flags (with their values) from positional
+// arguments, which may come in any order; "--" ends the flags. -o is
+// rewritten as --output. It returns the flag arguments, the positional
+// ones and the names of the flags given.
+func splitArgs(args []string) (flags, pos, names []string) {
+	known := flagSet(NewOptions())
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
 			break
 		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			pos = append(pos, rest...)
-			break
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
 		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "o" {
+			name, a = "output", "--output"
+			if hasValue {
+				a += "=" + value
+			}
+		}
+		names = append(names, name)
+		flags = append(flags, a)
+		f := known.Lookup(name)
+		if hasValue || f == nil || isBool(f) || i+1 >= len(args) {
+			continue
+		}
+		i++
+		flags = append(flags, args[i])
 	}
-	if len(o.LookupdHTTPAddresses) == 0 && getenv != nil {
+	return flags, pos, names
+}
+
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
+
+// parseArgs reads the options from args (flags anywhere, see splitArgs),
+// the environment (LOOKUPD_HTTP_ADDRESSES, below flags and the config
+// file) and, with a Loader, the file named by --config. It returns the
+// options (nil when only the positional arguments could be read, with the
+// error) and the positional arguments; the command itself is checked
+// before any option is, so that help works without addresses.
+func parseArgs(args []string, getenv func(string) string, load Loader) (*Options, []string, error) {
+	flags, pos, names := splitArgs(args)
+	for _, n := range names {
+		if n == "h" || n == "help" {
+			return nil, pos, flag.ErrHelp
+		}
+	}
+	if err := checkCommand(pos, names); err != nil {
+		return nil, pos, err
+	}
+	o := NewOptions()
+	if getenv != nil {
 		for a := range strings.SplitSeq(getenv(EnvAddresses), ",") {
 			if a = strings.TrimSpace(a); a != "" {
 				o.LookupdHTTPAddresses = append(o.LookupdHTTPAddresses, a)
 			}
 		}
 	}
-	if len(pos) > 0 {
-		allowed := commandFlags[pos[0]]
-		var bad string
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "lookupd-http-address", "output", "o", "timeout":
-			default:
-				if bad == "" && !slices.Contains(allowed, f.Name) {
-					bad = f.Name
-				}
-			}
-		})
-		if bad != "" {
-			return nil, nil, fmt.Errorf("flag --%s does not apply to %s", bad, pos[0])
+	if load != nil {
+		rest, err := load(o, flags, io.Discard)
+		if err != nil {
+			return nil, pos, err
 		}
+		return o, append(rest, pos...), nil
 	}
-	return o, pos, nil
+	fs := flagSet(o)
+	var env []string
+	env, o.LookupdHTTPAddresses = o.LookupdHTTPAddresses, nil
+	if err := fs.Parse(flags); err != nil {
+		return nil, pos, err
+	}
+	if len(o.LookupdHTTPAddresses) == 0 {
+		o.LookupdHTTPAddresses = env
+	}
+	if fs.Lookup("config").Value.String() != "" {
+		return nil, pos, errors.New("--config needs the lookupctl binary's loader")
+	}
+	return o, append(fs.Args(), pos...), o.Validate()
 }
 
-type discard struct{}
+// checkCommand checks the command, its argument count and that every
+// command-specific flag given applies to it.
+func checkCommand(pos, names []string) error {
+	if len(pos) == 0 {
+		return errors.New("no command given")
+	}
+	if pos[0] == "help" {
+		return flag.ErrHelp
+	}
+	cmd, ok := commands[pos[0]]
+	if !ok {
+		return fmt.Errorf("unknown command %q", pos[0])
+	}
+	if n := len(pos) - 1; n < cmd.minArgs || n > cmd.maxArgs {
+		return fmt.Errorf("%s takes %s", pos[0], cmd.args)
+	}
+	for _, n := range names {
+		switch n {
+		case "lookupd-http-address", "output", "timeout", "config", "version":
+		default:
+			if _, isFlag := commandFlagNames[n]; isFlag && !slices.Contains(commandFlags[pos[0]], n) {
+				return fmt.Errorf("flag --%s does not apply to %s", n, pos[0])
+			}
+		}
+	}
+	return nil
+}
 
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
+// commandFlagNames are the flags that belong to some commands only.
+var commandFlagNames = map[string]bool{"interval": true, "http-address": true, "enable-actions": true, "feed-size": true}
