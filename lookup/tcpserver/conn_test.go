@@ -404,33 +404,42 @@ func TestConn_IdleTimeout(t *testing.T) {
 // A producer that keeps pinging outlives one that stays silent for the
 // idle timeout.
 func TestConn_PingKeepsConnectionAlive(t *testing.T) {
-	const idle = 200 * time.Millisecond
-	f := start(t, registry.Options{}, tcpserver.Options{IdleTimeout: idle})
-	active := dial(t, f.addr)
-	active.identify(4150)
-	active.mustOK(nsq.Register("orders", ""))
-	silent := dial(t, f.addr)
-	silent.identify(4160)
-	silent.mustOK(nsq.Register("orders", ""))
-	begin := time.Now()
+	// Under a fake clock, so a starved machine cannot make the pinging
+	// connection miss its idle deadline: time moves only when every
+	// goroutine in the bubble is blocked.
+	synctest.Test(t, func(t *testing.T) {
+		const idle = 200 * time.Millisecond
+		db := registry.New(registry.Options{InactiveTimeout: time.Hour})
+		l, stop := runPipeServer(t, db, tcpserver.Options{IdleTimeout: idle})
+		defer stop()
+		active, activeID := l.registeredProducer(t)
+		defer active.c.Close()
+		silent, silentID := l.registeredProducer(t)
+		defer silent.c.Close()
 
-	// Ping back to back until the silent one is gone: that proves the idle
-	// timeout has passed for both.
-	gone := f.producerGone(silent.id())
-	for i := 0; !gone(); i++ {
-		if i > 1_000_000 || time.Since(begin) > waitTimeout {
-			t.Fatal("silent producer never timed out")
+		known := func(id string) bool { _, ok := db.ProducerRegistrations(id); return ok }
+		// The active one pings every idle/4 for twice the idle timeout;
+		// the silent one says nothing.
+		for i := range 8 {
+			advance(idle / 4)
+			if !known(activeID) {
+				t.Fatalf("pinging producer removed after %s", time.Duration(i+1)*idle/4)
+			}
+			active.send([]byte("PING\n"))
+			active.expect("OK")
 		}
-		active.mustOK(nsq.Ping())
-	}
-	if d := time.Since(begin); d < idle {
-		t.Fatalf("silent producer removed after %s, before %s", d, idle)
-	}
-	active.mustOK(nsq.Ping())
-	if res, _ := f.db.Lookup("orders"); len(res.Producers) != 1 || res.Producers[0].ID != active.id() {
-		t.Fatalf("lookup after the silent one timed out: %+v", res)
-	}
-	silent.expectClosed()
+		if known(silentID) {
+			t.Fatalf("silent producer still registered after %s", 2*idle)
+		}
+		if _, err := silent.c.Read(make([]byte, 1)); err == nil {
+			t.Fatal("silent connection still open after the idle timeout")
+		}
+		active.send([]byte("PING\n"))
+		active.expect("OK")
+		if !known(activeID) {
+			t.Fatal("pinging producer removed")
+		}
+	})
 }
 
 // pipeListener hands out in-memory connections made by dial; under
