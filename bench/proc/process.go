@@ -173,7 +173,9 @@ func (p *Process) Wait(timeout time.Duration) error {
 }
 
 // Stop asks the process to end (SIGTERM, and its stdin closed), waits up
-// to timeout, then kills it. It returns nil when the process exited with
+// to timeout, then kills it. The child may see the two in either order, so
+// one that stops on the end of stdin must keep SIGTERM caught until it
+// exits, or the late signal kills it. It returns nil when the process exited with
 // status 0, and otherwise an error saying how it ended. Calling it again,
 // or on a process that already exited, returns the same verdict.
 func (p *Process) Stop(timeout time.Duration) error {

@@ -42,11 +42,17 @@ func child(mode string) int {
 		fmt.Println("ready")
 		select {}
 	}
+	ctx := context.Background()
 	if mode == "stdin-only" {
-		signal.Ignore(syscall.SIGTERM)
+		signal.Ignore(syscall.SIGTERM) // Notify would undo this
+	} else {
+		// Caught until exit: Stop also closes stdin, and when the child
+		// sees that first, the SIGTERM may arrive while it exits (under
+		// -race exit takes a second); it must not kill it then.
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM)
+		context.AfterFunc(ctx, stop)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	eof := make(chan struct{})
 	go func() { // ends with the process
 		_, _ = io.Copy(io.Discard, os.Stdin)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"math"
+	"net"
 	"os"
-	"os/signal"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/bench"
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 // TestMain lets the test binary stand in for the command: the daemon
@@ -22,10 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		// As main does: the harness stops its daemons with SIGTERM.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
+		os.Exit(run(signalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -106,6 +106,64 @@ func TestSmoke(t *testing.T) {
 	}
 	if !bytes.Equal(md, stdout.Bytes()) {
 		t.Errorf("stdout differs from the markdown file")
+	}
+}
+
+// The harness stops a daemon child with SIGTERM and the end of its stdin
+// at once, and the child may see either first. Here the end of stdin wins
+// for sure: the daemon has closed its listener, so it is on its way out,
+// when the SIGTERM arrives. It must still exit with status 0, not die of
+// the signal (under -race, exit alone takes a second).
+func TestServe_SIGTERMWhileStopping(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-serve=ours")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("announce line: %q, %v", line, err)
+	}
+	var httpAddr string
+	for f := range strings.FieldsSeq(line) {
+		if v, ok := strings.CutPrefix(f, "http="); ok {
+			httpAddr = v
+		}
+	}
+	if httpAddr == "" {
+		t.Fatalf("no http= in the announce line %q", line)
+	}
+
+	stdin.Close()
+	lookuptest.WaitFor(t, 20*time.Second, "the HTTP listener to close", func() bool {
+		c, err := net.Dial("tcp", httpAddr)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after stdin closed and a late SIGTERM: %v, want exit status 0", err)
 	}
 }
 
