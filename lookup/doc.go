@@ -30,5 +30,6 @@
 // only lookup/wire; lookup/tcpserver and lookup/httpapi sit on those two;
 // package lookup composes them (with lookup/config, the flag and TOML
 // loader) and is imported only by mains and test helpers
-// (lookup/lookuptest). lookup/producer imports only lookup/wire.
+// (lookup/lookuptest). lookup/producer imports lookup/wire,
+// clientmerge/dnsaddr and lookup/config, none of the server packages.
 package lookup

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/producer"
 	"github.com/lookupd/lookupd/lookup/producer/producertest"
@@ -126,7 +127,7 @@ func TestClient_Lifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id := c.Identity(); id.BroadcastAddress == "" || id.Hostname == "" || id.Version != producer.DefaultVersion {
+	if id := c.Identity(); id.BroadcastAddress == "" || id.Hostname == "" || id.Version != config.Version {
 		t.Fatalf("defaults not applied to identity: %+v", id)
 	}
 	for _, bad := range []struct{ topic, channel string }{

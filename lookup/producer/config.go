@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
+	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
-
-// DefaultVersion is sent in IDENTIFY when Config.Identity.Version is empty.
-const DefaultVersion = "0.1.0"
 
 // Defaults applied by New to zero Config fields.
 const (
@@ -50,9 +48,9 @@ type Config struct {
 	Resolver dnsaddr.Resolver
 
 	// Identity is sent in IDENTIFY. BroadcastAddress and Hostname default
-	// to the OS hostname, Version to DefaultVersion; TCPPort and HTTPPort
-	// are required (1..65535). RemoteAddress is ignored (the lookupd fills
-	// it in).
+	// to the OS hostname, Version to config.Version (this module's
+	// version); TCPPort and HTTPPort are required (1..65535).
+	// RemoteAddress is ignored (the lookupd fills it in).
 	Identity wire.ProducerInfo
 
 	// HeartbeatInterval is the time between PINGs (default 15 s, as nsqd).
@@ -112,7 +110,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		}
 	}
 	if id.Version == "" {
-		id.Version = DefaultVersion
+		id.Version = config.Version
 	}
 	if id.TCPPort < 1 || id.TCPPort > 65535 {
 		return Config{}, fmt.Errorf("identity: tcp port %d outside 1..65535", id.TCPPort)

@@ -25,9 +25,9 @@
 // goroutines, Close unregisters everything from every reachable lookupd,
 // closes the connections and waits for every goroutine it started.
 //
-// Package producer imports lookup/wire and clientmerge/dnsaddr (the
-// address expansion it shares with the consumer side) and nothing else
-// from this project; it must not import the server packages (lookup,
+// Package producer imports lookup/wire, clientmerge/dnsaddr (the
+// address expansion it shares with the consumer side) and lookup/config
+// (for the version it reports) and nothing else from this project; it must not import the server packages (lookup,
 // tcpserver, httpapi, registry).
 //
 // The words producer, lookupd, consumer, connection and node are used as
