@@ -319,7 +319,7 @@ func TestUI_Browser(t *testing.T) {
 	if !js[bool](t, ctx, `window.notReloaded === true`) {
 		t.Error("the page was reloaded")
 	}
-	save(t, ctx)
+	save(t, ctx, "")
 
 	// A stopped lookupd is shown as down, its cells unknown.
 	c.ds[2].Stop()
@@ -329,11 +329,12 @@ func TestUI_Browser(t *testing.T) {
 	if !js[bool](t, ctx, `window.notReloaded === true`) {
 		t.Error("the page was reloaded")
 	}
+	save(t, ctx, "-down")
 }
 
-// save writes a full-page screenshot to -ui.screenshot or the test's
-// temporary directory.
-func save(t *testing.T, ctx context.Context) {
+// save writes a full-page screenshot to -ui.screenshot (with suffix
+// before its extension) or the test's temporary directory.
+func save(t *testing.T, ctx context.Context, suffix string) {
 	t.Helper()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -343,6 +344,7 @@ func save(t *testing.T, ctx context.Context) {
 	if path == "" {
 		path = t.TempDir() + "/ui.png"
 	}
+	path = strings.TrimSuffix(path, ".png") + suffix + ".png"
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
