@@ -28,8 +28,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	opts.Logger = log
 	srv, err := lookup.New(opts)
 	if err != nil {
-		log.Error("failed to start", "err", err)
-		return 1
+		return command.StartFailed(err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

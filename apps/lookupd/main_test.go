@@ -225,3 +225,15 @@ func TestMain_SignalShutdown(t *testing.T) {
 		})
 	}
 }
+
+// A listener that cannot bind is reported once, as "lookupd: ERR" on
+// stderr (the shape producerd uses), with the address named once.
+func TestRun_StartFailed(t *testing.T) {
+	taken := lookuptest.SilentListener(t)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--tcp-address", taken, "--http-address", "127.0.0.1:0"}, &stdout, &stderr)
+	want := "lookupd: tcp listener: listen tcp " + taken + ": bind: address already in use\n"
+	if code != 1 || stderr.String() != want || stdout.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q, stdout %q; want 1, %q", code, stderr.String(), stdout.String(), want)
+	}
+}

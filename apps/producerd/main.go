@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -29,8 +28,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	d, err := producerd.New(opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "producerd: %v\n", err)
-		return 1
+		return command.StartFailed(err, stderr)
 	}
 	log := d.Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

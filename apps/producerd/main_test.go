@@ -13,6 +13,7 @@ import (
 
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/config/configtest"
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 	"github.com/lookupd/lookupd/lookup/producer"
 	"github.com/lookupd/lookupd/lookup/producerd"
 )
@@ -184,4 +185,16 @@ func TestREADMEFlagTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	configtest.FlagTable(t, fs, configtest.Section(t, "../../README.md", "## producerd: the producer side"))
+}
+
+// A listener that cannot bind is reported once, as "producerd: ERR" on
+// stderr (the shape lookupd uses), with the address named once.
+func TestRun_StartFailed(t *testing.T) {
+	taken := lookuptest.SilentListener(t)
+	var stdout, stderr strings.Builder
+	code := run([]string{"--lookupd-tcp-address", lookuptest.SilentListener(t), "--http-address", taken}, &stdout, &stderr)
+	want := "producerd: admin api: listen tcp " + taken + ": bind: address already in use\n"
+	if code != 1 || stderr.String() != want || stdout.Len() != 0 {
+		t.Fatalf("exit %d, stderr %q, stdout %q; want 1, %q", code, stderr.String(), stdout.String(), want)
+	}
 }

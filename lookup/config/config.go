@@ -118,6 +118,16 @@ func (c Command) ExitCode(err error, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// StartFailed reports an error of a daemon's New (a listener that cannot
+// bind, a file that cannot be read) the way every program here does, as
+// "NAME: err" on stderr, and returns main's exit code, 1. err already
+// names what failed (net.Listen's errors name the address): callers do
+// not repeat it.
+func (c Command) StartFailed(err error, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)
+	return 1
+}
+
 // Changed returns the flag names of the options whose values differ
 // between old and new, two pointers to the same Options struct type, in
 // declaration order. A daemon's Reload uses it to name what it cannot
