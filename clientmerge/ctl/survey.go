@@ -132,8 +132,9 @@ func (c *Cluster) Survey(ctx context.Context) *Survey {
 	return buildSurvey(time.Now(), states, views)
 }
 
-// buildSurvey merges per-lookupd answers (views[i] is ignored where
-// states[i] failed) into a Survey.
+// buildSurvey merges per-lookupd answers into a Survey. views[i] of a
+// lookupd whose states[i] failed is what it listed last (Live) or empty
+// (a one-off query); either way its marks are not compared (see Diff).
 func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Survey {
 	n := len(states)
 	s := &Survey{At: at, Lookupds: states}
@@ -149,18 +150,13 @@ func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Surv
 	}
 	lists := make([][]string, n)
 	for i, v := range views {
-		if states[i].Up() {
-			lists[i] = v.topics
-		}
+		lists[i] = v.topics
 	}
 	s.Topics = presence(n, lists)
 
 	idx := map[string]int{}
 	topicIdx := []map[string]int{}
 	for i, v := range views {
-		if !states[i].Up() {
-			continue
-		}
 		for _, nd := range v.nodes {
 			addr := nd.TCPAddr()
 			j, ok := idx[addr]

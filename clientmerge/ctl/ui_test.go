@@ -324,6 +324,9 @@ func TestUI_Browser(t *testing.T) {
 	// A stopped lookupd is shown as down, its cells unknown.
 	c.ds[2].Stop()
 	waitJS(t, ctx, c, "down card", cardsJS, `[["A","card up","up"],["B","card up","up"],["C","card down","down"]]`)
+	// What only C listed stays, unknown rather than divergent: clicks is
+	// still a topic, and only orders (p6 missing on B) diverges.
+	waitJS(t, ctx, c, "topics with C down", `JSON.stringify(document.getElementById('topic-count').textContent)`, `"10004 (1 divergent)"`)
 	waitJS(t, ctx, c, "down column", matrixJS,
 		`[["127.0.0.1:4150","yes","yes","down"],["127.0.0.1:4250","yes","yes","down"],["127.0.0.1:4650","yes","yes","down"],["127.0.0.1:4750","yes","no","down"]]`)
 	if !js[bool](t, ctx, `window.notReloaded === true`) {
