@@ -22,9 +22,9 @@ type Options struct {
 	LogLevel  config.LogLevel `flag:"log-level" help:"log verbosity: debug, info, warn, error or fatal"`
 	LogPrefix string          `flag:"log-prefix" help:"log message prefix"`
 
-	TCPAddress       string `flag:"tcp-address" help:"<addr>:<port> to listen on for TCP clients"`
-	HTTPAddress      string `flag:"http-address" help:"<addr>:<port> to listen on for HTTP clients"`
-	BroadcastAddress string `flag:"broadcast-address" help:"address of this lookupd node (default: the OS hostname)"`
+	TCPAddress       string `flag:"tcp-address" help:"<addr>:<port> to listen on for producers (V1 protocol)"`
+	HTTPAddress      string `flag:"http-address" help:"<addr>:<port> to listen on for consumers and tools (HTTP API)"`
+	BroadcastAddress string `flag:"broadcast-address" help:"address this lookupd reports for itself in the IDENTIFY reply"`
 
 	InactiveProducerTimeout time.Duration `flag:"inactive-producer-timeout" help:"how long a producer stays listed after its last heartbeat"`
 	TombstoneLifetime       time.Duration `flag:"tombstone-lifetime" help:"how long a tombstoned producer stays hidden from /lookup"`

@@ -12,7 +12,8 @@ import (
 	"strings"
 )
 
-// MagicV1 is the 4-byte preamble a client sends first to speak V1.
+// MagicV1 is the 4-byte preamble a producer sends first on a connection
+// to speak V1.
 const MagicV1 = "  V1"
 
 // Command names of the V1 lookup protocol.
