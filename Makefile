@@ -36,7 +36,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./lookup/httpapi/
 	$(GO) test -run '^$$' -fuzz '^FuzzRespond$$' -fuzztime $(FUZZTIME) $(FUZZFLAGS) ./lookup/dnsserver/
 
-# A local cluster on 127.0.0.1: 3 lookupds, 2 producerd sidekicks, the merged view.
+# A local cluster on 127.0.0.1: 3 lookupds, 2 producerd sidecars, the merged view.
 demo: build
 	bin/demo -bin bin
 

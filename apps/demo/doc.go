@@ -1,6 +1,6 @@
 // Command demo brings up a local lookupd cluster on 127.0.0.1 from the
 // binaries in a directory (make demo builds them into bin/): three lookupd
-// processes that do not know about each other and two producerd sidekicks
+// processes that do not know about each other and two producerd sidecars
 // that heartbeat to all three. It prints what /lookup returns on each
 // lookupd and the merged view clientmerge builds from all of them, then
 // stops one lookupd and one producer to show that discovery carries on.

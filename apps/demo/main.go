@@ -164,7 +164,7 @@ func run(ctx context.Context, out io.Writer, o options) error {
 		{"producer-1", "4150", addrs[6], []string{topic + "/billing", topic + "/shipping", "clicks"}},
 		{"producer-2", "4250", addrs[7], []string{topic + "/billing", "payments"}},
 	}
-	fmt.Fprintln(out, "\n== starting 2 producerd sidekicks, each heartbeating to all 3 lookupds")
+	fmt.Fprintln(out, "\n== starting 2 producerd sidecars, each heartbeating to all 3 lookupds")
 	var prodProcs []*proc.Process
 	for _, pr := range producers {
 		args := append([]string{}, tcpAddrs...)

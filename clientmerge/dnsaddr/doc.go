@@ -1,6 +1,6 @@
 // Package dnsaddr expands configured lookupd addresses that are DNS names
 // into one address per lookupd, and keeps doing so as the records change.
-// The producer side (lookup/peer, producerd) and the consumer side
+// The producer side (lookup/producer, producerd) and the consumer side
 // (clientmerge, lookupctl) share it, so one name means the same lookupds
 // everywhere.
 //
@@ -28,5 +28,5 @@
 //
 // Package dnsaddr sits under clientmerge, which must import nothing from
 // github.com/lookupd/lookupd/lookup, so that both sides can use it: it
-// imports only the standard library, and lookup/peer may import it.
+// imports only the standard library, and lookup/producer imports it.
 package dnsaddr

@@ -57,7 +57,7 @@ func startClient(t *testing.T, addrs []string, port int, suspended bool) *produc
 	t.Helper()
 	return producertest.StartClient(t, producer.Config{
 		LookupdTCPAddresses: addrs,
-		Identity:            wire.ProducerInfo{BroadcastAddress: "127.0.0.1", Hostname: "sidekick-test", TCPPort: port, HTTPPort: port + 1},
+		Identity:            wire.ProducerInfo{BroadcastAddress: "127.0.0.1", Hostname: "producerd-test", TCPPort: port, HTTPPort: port + 1},
 		HeartbeatInterval:   200 * time.Millisecond,
 		BackoffMin:          10 * time.Millisecond,
 		StartSuspended:      suspended,
