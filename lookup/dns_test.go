@@ -1,9 +1,7 @@
 package lookup_test
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -33,26 +31,6 @@ func startDNS(t *testing.T, opts *lookup.Options) (*lookup.Server, *lookuptest.R
 	return srv, lookuptest.NewResolver(addr.String())
 }
 
-// lookupSRV returns "target:port" of each SRV record of name, sorted, or
-// nil when the name has none.
-func lookupSRV(t *testing.T, r *lookuptest.Resolver, name string) []string {
-	t.Helper()
-	_, recs, err := r.LookupSRV(t.Context(), "", "", name)
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return nil
-	}
-	if err != nil {
-		t.Fatalf("LookupSRV(%s): %v", name, err)
-	}
-	out := make([]string, 0, len(recs))
-	for _, r := range recs {
-		out = append(out, fmt.Sprintf("%s:%d", r.Target, r.Port))
-	}
-	slices.Sort(out)
-	return out
-}
-
 func producerAt(host string, port int) wire.ProducerInfo {
 	pi := lookuptest.ProducerInfo(port)
 	pi.BroadcastAddress = host
@@ -66,7 +44,7 @@ func TestDNS_FollowsRegistrations(t *testing.T) {
 	a := lookuptest.Dial(t, tcp)
 	a.Identify(producerAt("127.0.0.1", 4150))
 	a.Register("orders", "billing")
-	if got, want := lookupSRV(t, res, "_orders._tcp.lookupd."), []string{"127-0-0-1.ip.lookupd.:4150"}; !slices.Equal(got, want) {
+	if got, want := res.SRV(t, "_orders._tcp.lookupd."), []string{"127-0-0-1.ip.lookupd.:4150"}; !slices.Equal(got, want) {
 		t.Fatalf("SRV %q, want %q", got, want)
 	}
 
@@ -77,7 +55,7 @@ func TestDNS_FollowsRegistrations(t *testing.T) {
 	c.Identify(producerAt("nsqd-3.example.com", 4154))
 	c.Register("orders", "")
 	want := []string{"127-0-0-1.ip.lookupd.:4150", "127-0-0-2.ip.lookupd.:4152", "nsqd-3.example.com.:4154"}
-	if got := lookupSRV(t, res, "_orders._tcp.lookupd."); !slices.Equal(got, want) {
+	if got := res.SRV(t, "_orders._tcp.lookupd."); !slices.Equal(got, want) {
 		t.Fatalf("SRV %q, want %q", got, want)
 	}
 	ips, err := res.LookupHost(t.Context(), "orders.lookupd.")
@@ -94,11 +72,11 @@ func TestDNS_FollowsRegistrations(t *testing.T) {
 	c.Close()
 	want = []string{"127-0-0-2.ip.lookupd.:4152"}
 	lookuptest.WaitFor(t, 5*time.Second, "SRV records to follow unregister and disconnect", func() bool {
-		return slices.Equal(lookupSRV(t, res, "_orders._tcp.lookupd."), want)
+		return slices.Equal(res.SRV(t, "_orders._tcp.lookupd."), want)
 	})
 	b.Close()
 	lookuptest.WaitFor(t, 5*time.Second, "the last producer to go", func() bool {
-		return lookupSRV(t, res, "_orders._tcp.lookupd.") == nil
+		return res.SRV(t, "_orders._tcp.lookupd.") == nil
 	})
 	// The topic stays registered without producers: NODATA, not NXDOMAIN.
 	m := new(dns.Msg)
@@ -123,13 +101,13 @@ func TestDNS_Ephemeral(t *testing.T) {
 	p := lookuptest.Dial(t, srv.TCPAddr().String())
 	p.Identify(producerAt("127.0.0.1", 4150))
 	p.Register("events#ephemeral", "tail#ephemeral")
-	if got := lookupSRV(t, res, "_events._tcp.ephemeral.lookupd."); !slices.Equal(got, []string{"127-0-0-1.ip.lookupd.:4150"}) {
+	if got := res.SRV(t, "_events._tcp.ephemeral.lookupd."); !slices.Equal(got, []string{"127-0-0-1.ip.lookupd.:4150"}) {
 		t.Fatalf("ephemeral SRV %q", got)
 	}
 	if ips, err := res.LookupHost(t.Context(), "events.ephemeral.lookupd."); err != nil || !slices.Equal(ips, []string{"127.0.0.1"}) {
 		t.Fatalf("ephemeral A %q, %v", ips, err)
 	}
-	if got := lookupSRV(t, res, "_events._tcp.lookupd."); got != nil {
+	if got := res.SRV(t, "_events._tcp.lookupd."); got != nil {
 		t.Fatalf("the non-ephemeral name answers %q", got)
 	}
 	p.Close()
@@ -233,7 +211,7 @@ func TestDNS_500Producers(t *testing.T) {
 		}
 	}
 	res.Dialed()
-	got := lookupSRV(t, res, "_big._tcp.lookupd.")
+	got := res.SRV(t, "_big._tcp.lookupd.")
 	if len(got) != n {
 		t.Fatalf("%d SRV records, want %d", len(got), n)
 	}
@@ -260,7 +238,7 @@ func TestDNS_OffByDefault(t *testing.T) {
 
 func TestDNS_Metrics(t *testing.T) {
 	srv, res := startDNS(t, nil)
-	lookupSRV(t, res, "_nope._tcp.lookupd.")
+	res.SRV(t, "_nope._tcp.lookupd.")
 	_, body := lookuptest.Get(t, "http://"+srv.HTTPAddr().String()+"/metrics")
 	if !strings.Contains(string(body), "lookupd_dns_nxdomain_total 1") {
 		t.Errorf("metrics lack the NXDOMAIN count:\n%s", body)

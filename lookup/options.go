@@ -137,11 +137,11 @@ func NewOptions() *Options {
 		ShutdownTimeout:    10 * time.Second,
 
 		DNSAddress:           "",
-		DNSZone:              "lookupd.",
-		DNSTTL:               5 * time.Second,
-		DNSMaxTCPConnections: 256,
-		DNSTCPIdleTimeout:    10 * time.Second,
-		DNSMaxUDPSize:        1232,
+		DNSZone:              dnsserver.DefaultZone,
+		DNSTTL:               dnsserver.DefaultTTL,
+		DNSMaxTCPConnections: dnsserver.DefaultMaxTCPConnections,
+		DNSTCPIdleTimeout:    dnsserver.DefaultTCPIdleTimeout,
+		DNSMaxUDPSize:        dnsserver.DefaultMaxUDPSize,
 	}
 }
 

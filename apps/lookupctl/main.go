@@ -10,6 +10,7 @@ import (
 
 	"github.com/lookupd/lookupd/clientmerge/ctl"
 	"github.com/lookupd/lookupd/lookup/config"
+	"github.com/lookupd/lookupd/lookup/mergeddns"
 )
 
 // command names lookupctl for its version line, shared with lookupd and
@@ -25,11 +26,11 @@ func main() {
 
 // run is main without the exit: --version alone prints the version line,
 // anything else goes to ctl, which reads its flags and --config file
-// through the shared loader.
+// through the shared loader and serves dns through lookup/mergeddns.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
 		fmt.Fprintln(stdout, command.VersionLine())
 		return ctl.ExitOK
 	}
-	return ctl.MainWithLoader(ctx, args, os.Getenv, stdout, stderr, command.LoadArgs)
+	return ctl.MainWithHooks(ctx, args, os.Getenv, stdout, stderr, ctl.Hooks{Load: command.LoadArgs, ServeDNS: mergeddns.Serve})
 }

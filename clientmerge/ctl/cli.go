@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
+
+	"github.com/lookupd/lookupd/clientmerge"
 )
 
 // Exit codes of Main.
@@ -47,11 +50,17 @@ Commands:
                    went down or came back. Without TOPIC, producers joining
                    and leaving the cluster (/nodes); with it, that topic
   ui               serve the live web view of the cluster until interrupted
+  dns              serve the merged view over DNS until interrupted:
+                   _TOPIC._tcp.ZONE SRV and TOPIC.ZONE A/AAAA records of the
+                   producers any lookupd lists (see the README's DNS section)
   help             this text
 
 Flags (anywhere on the line; --flag and -flag are the same):
-  --lookupd-http-address ADDR  a lookupd's HTTP address, host:port or
-                               http(s)://host:port; repeat for each lookupd.
+  --lookupd-http-address ADDR  a lookupd's HTTP address, host:port,
+                               http(s)://host:port or srv+NAME; a name may
+                               stand for several lookupds (dns follows it;
+                               the other commands expand it once); repeat
+                               for each.
                                Default: $LOOKUPD_HTTP_ADDRESSES, a
                                comma-separated list
   -o, --output FORMAT          table (default) or json. watch prints one JSON
@@ -64,6 +73,17 @@ Flags (anywhere on the line; --flag and -flag are the same):
   --enable-actions             ui: offer tombstoning a producer and deleting
                                topics and channels (default: read-only)
   --feed-size N                ui: changes kept in the feed (default 200)
+  --dns-address ADDR           dns: UDP and TCP listen address (default
+                               127.0.0.1:4153)
+  --dns-zone ZONE              dns: domain answered for (default lookupd.)
+  --dns-ttl DURATION           dns: TTL of the records (default 5s)
+  --dns-max-tcp-connections N  dns: concurrent TCP connections (default 256,
+                               0: no limit)
+  --dns-tcp-idle-timeout D     dns: close a TCP connection idle this long
+                               (default 10s)
+  --dns-max-udp-size N         dns: largest UDP answer EDNS0 may ask for
+                               (default 1232)
+  --dns-udp-workers N          dns: UDP queries answered at once (default 64)
   --config FILE                a TOML file with these options, keys with
                                underscores (lookupd_http_address = [...]);
                                the command line beats it, it beats
@@ -85,6 +105,8 @@ Examples:
   lookupctl diff -o json || alert
   lookupctl watch orders
   lookupctl ui --http-address=127.0.0.1:4171
+  lookupctl dns --dns-address=127.0.0.1:4153 &
+  dig @127.0.0.1 -p 4153 _orders._tcp.lookupd. SRV
 `
 
 // usageError is a bad command line.
@@ -104,9 +126,28 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 // if not nil, reads the flags and the --config file (see Loader). Output
 // goes to stdout, every error as one line "lookupctl: …" to stderr. watch
 // and ui run until ctx ends; ending them that way exits 0. It is safe to
-// call concurrently with different writers.
+// call concurrently with different writers. It is MainWithHooks with only
+// the Loader.
 func MainWithLoader(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, load Loader) int {
-	code, err := run(ctx, args, getenv, stdout, stderr, load)
+	return MainWithHooks(ctx, args, getenv, stdout, stderr, Hooks{Load: load})
+}
+
+// Hooks are what the lookupctl binary hands ctl from packages ctl does not
+// import (it imports nothing from github.com/lookupd/lookupd/lookup).
+type Hooks struct {
+	// Load reads the flags and the --config file; see Loader. Nil: the
+	// command line and the environment only.
+	Load Loader
+	// ServeDNS runs the dns command: it serves the merged view of c over
+	// DNS as cfg says until ctx ends, calls ready with the bound address
+	// once it listens, and returns nil after a clean shutdown. lookupctl
+	// passes lookup/mergeddns.Serve. Nil: dns fails, saying so.
+	ServeDNS func(ctx context.Context, c *clientmerge.Client, cfg DNSConfig, ready func(addr string)) error
+}
+
+// MainWithHooks is MainWithLoader with every hook.
+func MainWithHooks(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h Hooks) int {
+	code, err := run(ctx, args, getenv, stdout, stderr, h)
 	if err != nil {
 		for line := range strings.SplitSeq(err.Error(), "\n") {
 			fmt.Fprintf(stderr, "lookupctl: %s\n", line)
@@ -119,8 +160,8 @@ func MainWithLoader(ctx context.Context, args []string, getenv func(string) stri
 	return code
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, load Loader) (int, error) {
-	opts, pos, err := parseArgs(args, getenv, load)
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, h Hooks) (int, error) {
+	opts, pos, err := parseArgs(args, getenv, h.Load)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		io.WriteString(stdout, Usage)
@@ -129,12 +170,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
 	cmd := commands[pos[0]]
-	cl, err := NewCluster(opts.LookupdHTTPAddresses, opts.Timeout, nil)
+	addrs := opts.LookupdHTTPAddresses
+	if pos[0] != "dns" {
+		// The per-lookupd views need one address per lookupd: names are
+		// expanded once, here (dns follows them as they change).
+		if addrs, err = expandNames(ctx, opts); err != nil {
+			return ExitUsage, &usageError{msg: err.Error()}
+		}
+	}
+	cl, err := NewCluster(addrs, opts.Timeout, nil)
 	if err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
 	defer cl.Close()
-	env := &cmdEnv{ctx: ctx, opts: opts, cl: cl, args: pos[1:], out: stdout, errw: stderr}
+	env := &cmdEnv{ctx: ctx, opts: opts, cl: cl, args: pos[1:], out: stdout, errw: stderr, hooks: h}
 	code := cmd.run(env)
 	if env.writeErr != nil {
 		return ExitFailed, fmt.Errorf("write output: %w", env.writeErr)
@@ -161,6 +210,7 @@ func init() {
 		"diff":     {args: "no arguments", run: cmdDiff},
 		"watch":    {args: "at most one argument, a topic", maxArgs: 1, run: cmdWatch},
 		"ui":       {args: "no arguments", run: cmdUI},
+		"dns":      {args: "no arguments", run: cmdDNS},
 	}
 }
 
@@ -174,6 +224,7 @@ type cmdEnv struct {
 	errw     io.Writer
 	err      error // printed by Main
 	writeErr error
+	hooks    Hooks
 }
 
 // warnDown prints one line per lookupd that did not answer and returns
@@ -187,4 +238,17 @@ func (e *cmdEnv) warnDown(states []LookupdState) int {
 		}
 	}
 	return code
+}
+
+// expandNames returns the lookupd addresses with each DNS name replaced by
+// the addresses it stands for now; a name that does not resolve stays as
+// given (and shows as an unreachable lookupd).
+func expandNames(ctx context.Context, opts *Options) ([]string, error) {
+	c, err := clientmerge.New(opts.LookupdHTTPAddresses, clientmerge.WithTimeout(opts.Timeout),
+		clientmerge.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		return nil, err
+	}
+	defer c.CloseIdleConnections()
+	return c.Lookupds(ctx), nil
 }

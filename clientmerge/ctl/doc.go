@@ -16,6 +16,10 @@
 // Tracker) are pure functions of fetched data, table-tested without a
 // network. apps/lookupctl is a thin main over Main.
 //
+// The dns command serves the merged view over DNS with lookupd's own DNS
+// front end; the binary hands that in as Hooks.ServeDNS
+// (lookup/mergeddns.Serve).
+//
 // Like clientmerge, ctl imports nothing from
 // github.com/lookupd/lookupd/lookup (its tests use lookup/lookuptest to
 // run real lookupds). The lookupctl binary hands it the shared config

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -33,6 +34,16 @@ type Options struct {
 	EnableActions bool `flag:"enable-actions" help:"ui: offer tombstoning producers and deleting topics and channels"`
 	// FeedSize bounds the web view's change feed.
 	FeedSize int `flag:"feed-size" help:"ui: changes kept in the change feed"`
+
+	// The dns command's server. The names and defaults are lookupd's
+	// --dns-* flags, except the address, which dns needs.
+	DNSAddress           string        `flag:"dns-address" help:"dns: UDP and TCP listen address"`
+	DNSZone              string        `flag:"dns-zone" help:"dns: domain answered for"`
+	DNSTTL               time.Duration `flag:"dns-ttl" help:"dns: TTL of the records"`
+	DNSMaxTCPConnections int           `flag:"dns-max-tcp-connections" help:"dns: concurrent TCP connections (0: no limit)"`
+	DNSTCPIdleTimeout    time.Duration `flag:"dns-tcp-idle-timeout" help:"dns: close a TCP connection that sends no complete query this long"`
+	DNSMaxUDPSize        int           `flag:"dns-max-udp-size" help:"dns: largest UDP answer EDNS0 may ask for (512..65535)"`
+	DNSUDPWorkers        int           `flag:"dns-udp-workers" help:"dns: UDP queries answered at once, and so merged lookups in flight"`
 }
 
 // NewOptions returns the defaults.
@@ -43,6 +54,14 @@ func NewOptions() *Options {
 		Interval:    500 * time.Millisecond,
 		HTTPAddress: "127.0.0.1:4171",
 		FeedSize:    200,
+
+		DNSAddress:           "127.0.0.1:4153",
+		DNSZone:              "lookupd.",
+		DNSTTL:               5 * time.Second,
+		DNSMaxTCPConnections: 256,
+		DNSTCPIdleTimeout:    10 * time.Second,
+		DNSMaxUDPSize:        1232,
+		DNSUDPWorkers:        64,
 	}
 }
 
@@ -63,7 +82,45 @@ func (o *Options) Validate() error {
 	if _, _, err := net.SplitHostPort(o.HTTPAddress); err != nil {
 		return fmt.Errorf("invalid --http-address %q: %w", o.HTTPAddress, err)
 	}
+	if _, _, err := net.SplitHostPort(o.DNSAddress); err != nil {
+		return fmt.Errorf("invalid --dns-address %q: %w", o.DNSAddress, err)
+	}
+	switch {
+	case o.DNSZone == "":
+		return errors.New("invalid --dns-zone: must not be empty")
+	case o.DNSTTL < 0 || o.DNSTTL > 24*time.Hour:
+		return fmt.Errorf("invalid --dns-ttl %s: must be in 0s..24h", o.DNSTTL)
+	case o.DNSMaxTCPConnections < 0:
+		return fmt.Errorf("invalid --dns-max-tcp-connections %d: must not be negative", o.DNSMaxTCPConnections)
+	case o.DNSTCPIdleTimeout <= 0:
+		return fmt.Errorf("invalid --dns-tcp-idle-timeout %s: must be positive", o.DNSTCPIdleTimeout)
+	case o.DNSMaxUDPSize < 512 || o.DNSMaxUDPSize > 65535:
+		return fmt.Errorf("invalid --dns-max-udp-size %d: must be in 512..65535", o.DNSMaxUDPSize)
+	case o.DNSUDPWorkers < 1 || o.DNSUDPWorkers > 4096:
+		return fmt.Errorf("invalid --dns-udp-workers %d: must be in 1..4096", o.DNSUDPWorkers)
+	}
 	return nil
+}
+
+// DNSConfig is the dns command's configuration, as Hooks.ServeDNS gets
+// it; Logger receives the server's logs.
+type DNSConfig struct {
+	Address           string
+	Zone              string
+	TTL               time.Duration
+	MaxTCPConnections int
+	TCPIdleTimeout    time.Duration
+	MaxUDPSize        int
+	UDPWorkers        int
+	Logger            *slog.Logger
+}
+
+func (o *Options) dnsConfig(log *slog.Logger) DNSConfig {
+	return DNSConfig{
+		Address: o.DNSAddress, Zone: o.DNSZone, TTL: o.DNSTTL,
+		MaxTCPConnections: o.DNSMaxTCPConnections, TCPIdleTimeout: o.DNSTCPIdleTimeout,
+		MaxUDPSize: o.DNSMaxUDPSize, UDPWorkers: o.DNSUDPWorkers, Logger: log,
+	}
 }
 
 // stringsFlag is a repeatable string flag.
@@ -89,7 +146,12 @@ func (s stringsFlag) Set(v string) error {
 var commandFlags = map[string][]string{
 	"watch": {"interval"},
 	"ui":    {"interval", "http-address", "enable-actions", "feed-size"},
+	"dns":   dnsFlags,
 }
+
+// dnsFlags are the dns command's own flags.
+var dnsFlags = []string{"dns-address", "dns-zone", "dns-ttl", "dns-max-tcp-connections",
+	"dns-tcp-idle-timeout", "dns-max-udp-size", "dns-udp-workers"}
 
 // Loader fills opts (a pointer to Options holding the defaults) from
 // flag arguments and, through --config, a TOML file, then validates it,
@@ -112,6 +174,13 @@ func flagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "")
 	fs.BoolVar(&o.EnableActions, "enable-actions", o.EnableActions, "")
 	fs.IntVar(&o.FeedSize, "feed-size", o.FeedSize, "")
+	fs.StringVar(&o.DNSAddress, "dns-address", o.DNSAddress, "")
+	fs.StringVar(&o.DNSZone, "dns-zone", o.DNSZone, "")
+	fs.DurationVar(&o.DNSTTL, "dns-ttl", o.DNSTTL, "")
+	fs.IntVar(&o.DNSMaxTCPConnections, "dns-max-tcp-connections", o.DNSMaxTCPConnections, "")
+	fs.DurationVar(&o.DNSTCPIdleTimeout, "dns-tcp-idle-timeout", o.DNSTCPIdleTimeout, "")
+	fs.IntVar(&o.DNSMaxUDPSize, "dns-max-udp-size", o.DNSMaxUDPSize, "")
+	fs.IntVar(&o.DNSUDPWorkers, "dns-udp-workers", o.DNSUDPWorkers, "")
 	fs.String("config", "", "")
 	fs.Bool("version", false, "")
 	return fs
@@ -232,4 +301,12 @@ func checkCommand(pos, names []string) error {
 }
 
 // commandFlagNames are the flags that belong to some commands only.
-var commandFlagNames = map[string]bool{"interval": true, "http-address": true, "enable-actions": true, "feed-size": true}
+var commandFlagNames = func() map[string]bool {
+	m := map[string]bool{}
+	for _, names := range commandFlags {
+		for _, n := range names {
+			m[n] = true
+		}
+	}
+	return m
+}()

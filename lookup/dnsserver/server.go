@@ -20,6 +20,16 @@ import (
 	"github.com/lookupd/lookupd/lookup/internal/connset"
 )
 
+// Defaults of the Options, also the defaults of the --dns-* flags of
+// lookupd and lookupctl dns.
+const (
+	DefaultZone              = "lookupd."
+	DefaultTTL               = 5 * time.Second
+	DefaultMaxUDPSize        = 1232
+	DefaultMaxTCPConnections = 256
+	DefaultTCPIdleTimeout    = 10 * time.Second
+)
+
 // Options configure a Server. Zero values take the defaults noted, except
 // TTL, whose zero means answers are not to be cached.
 type Options struct {
@@ -90,13 +100,13 @@ type Server struct {
 // known at once. The Server answers from src.
 func New(src Source, opts Options) (*Server, error) {
 	if opts.Zone == "" {
-		opts.Zone = "lookupd."
+		opts.Zone = DefaultZone
 	}
 	if opts.MaxUDPSize == 0 {
-		opts.MaxUDPSize = 1232
+		opts.MaxUDPSize = DefaultMaxUDPSize
 	}
 	if opts.TCPIdleTimeout == 0 {
-		opts.TCPIdleTimeout = 10 * time.Second
+		opts.TCPIdleTimeout = DefaultTCPIdleTimeout
 	}
 	if opts.UDPWorkers == 0 {
 		opts.UDPWorkers = runtime.GOMAXPROCS(0)

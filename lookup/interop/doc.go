@@ -7,8 +7,11 @@
 // go-nsq consumer driven by clientmerge/nsqbridge over blocking queries,
 // which nsqlookupd does not answer.
 //
+// A go-nsq producer and consumer also find nsqd by name alone, through
+// the merged DNS server of lookupctl dns (lookup/mergeddns).
+//
 // The package has tests only. It imports lookup/lookuptest (ours),
-// lookup/lookuptest/nsqref (nsqlookupd), lookup/wire, clientmerge and
-// clientmerge/nsqbridge, and nsq's own nsqd and go-nsq, and must not be
-// imported by anything.
+// lookup/lookuptest/nsqref (nsqlookupd), lookup/wire, lookup/dnsserver,
+// lookup/mergeddns, clientmerge and clientmerge/nsqbridge, and nsq's own
+// nsqd and go-nsq, and must not be imported by anything.
 package interop

@@ -2,7 +2,11 @@ package lookuptest
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -36,6 +40,27 @@ func NewResolver(addr string) *Resolver {
 	return r
 }
 
+// SRV returns "target:port" of each SRV record of name, sorted, or nil
+// when the name has none (NXDOMAIN or no records). Other failures fail
+// the test; call it from the test goroutine.
+func (r *Resolver) SRV(t testing.TB, name string) []string {
+	t.Helper()
+	_, recs, err := r.LookupSRV(t.Context(), "", "", name)
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("LookupSRV(%s): %v", name, err)
+	}
+	out := make([]string, 0, len(recs))
+	for _, rec := range recs {
+		out = append(out, net.JoinHostPort(rec.Target, strconv.Itoa(int(rec.Port))))
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Dialed returns the networks ("udp", "tcp") dialled so far, in order, and
 // forgets them. The caller owns the slice.
 func (r *Resolver) Dialed() []string {
@@ -48,9 +73,13 @@ func (r *Resolver) Dialed() []string {
 
 // StartDNS runs a DNS server (lookup/dnsserver) over src with opts until
 // the test ends; the cleanup stops it and fails the test if Run returned
-// an error. It fails the test if the server cannot start.
+// an error. Without opts.Logger it logs warnings to the test's output. It
+// fails the test if the server cannot start.
 func StartDNS(t testing.TB, src dnsserver.Source, opts dnsserver.Options) *dnsserver.Server {
 	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	srv, err := dnsserver.New(src, opts)
 	if err != nil {
 		t.Fatalf("start dns server: %v", err)
