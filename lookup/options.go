@@ -191,21 +191,8 @@ func (o *Options) Validate() error {
 	return v.Err()
 }
 
-// prefixWriter prepends a prefix to each log record (one Write each).
-type prefixWriter struct {
-	prefix []byte
-	w      *os.File
-}
-
-func (p prefixWriter) Write(b []byte) (int, error) {
-	if _, err := p.w.Write(append(append([]byte(nil), p.prefix...), b...)); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
 // NewLogger returns the text logger on stderr that the daemon uses when
 // Options.Logger is nil, honouring LogLevel and LogPrefix.
 func (o *Options) NewLogger() *slog.Logger {
-	return slog.New(config.NewTextHandler(prefixWriter{prefix: []byte(o.LogPrefix), w: os.Stderr}, o.LogLevel))
+	return slog.New(config.NewTextHandler(config.PrefixWriter(os.Stderr, o.LogPrefix), o.LogLevel))
 }

@@ -148,6 +148,9 @@ health_fall = 2
 	})
 
 	listen := waitLine(t, lines, 10*time.Second, "admin api listening")
+	if !strings.HasPrefix(listen, "[producerd] ") {
+		t.Fatalf("log line without the default --log-prefix: %q", listen)
+	}
 	_, adminAddr, _ := strings.Cut(listen, "addr=")
 	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "a"))
 	producertest.Eventually(t, 5*time.Second, producertest.Registered(ds, "127.0.0.1", port, "b", "c"))

@@ -28,3 +28,26 @@ func dropEmpty(_ []string, a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// PrefixWriter returns w with prefix written before each Write, which a
+// slog handler makes once per record: --log-prefix. With an empty prefix
+// it returns w.
+func PrefixWriter(w io.Writer, prefix string) io.Writer {
+	if prefix == "" {
+		return w
+	}
+	return prefixWriter{prefix: []byte(prefix), w: w}
+}
+
+// prefixWriter prepends a prefix to each log record (one Write each).
+type prefixWriter struct {
+	prefix []byte
+	w      io.Writer
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append(append([]byte(nil), p.prefix...), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

@@ -53,7 +53,7 @@ func New(opts *Options) (*Daemon, error) {
 	if d.log == nil {
 		d.level = new(slog.LevelVar)
 		d.level.Set(opts.LogLevel.Level())
-		d.log = slog.New(config.NewTextHandler(os.Stderr, d.level))
+		d.log = slog.New(config.NewTextHandler(config.PrefixWriter(os.Stderr, opts.LogPrefix), d.level))
 	}
 	regs, err := ParseRegistrations(opts.Register)
 	if err != nil {

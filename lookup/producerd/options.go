@@ -16,7 +16,8 @@ import (
 // See README.md for the reference. Defaults live only in NewOptions.
 // Options are read-only once passed to New; Reload takes new ones.
 type Options struct {
-	LogLevel config.LogLevel `flag:"log-level" help:"log verbosity: debug, info, warn, error or fatal"`
+	LogLevel  config.LogLevel `flag:"log-level" help:"log verbosity: debug, info, warn, error or fatal"`
+	LogPrefix string          `flag:"log-prefix" help:"log message prefix"`
 
 	// What is announced, and to whom.
 	LookupdTCPAddresses []string      `flag:"lookupd-tcp-address" help:"lookupd TCP address: ip:port, host:port (one lookupd per address of the name) or srv+NAME (SRV records); repeat for each"`
@@ -41,8 +42,8 @@ type Options struct {
 
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" help:"how long to spend withdrawing registrations on exit"`
 
-	// Logger, if set, receives all logs; LogLevel is then ignored, and a
-	// Reload cannot change the level.
+	// Logger, if set, receives all logs; LogLevel and LogPrefix are then
+	// ignored, and a Reload cannot change the level.
 	Logger *slog.Logger
 	// Resolver resolves the lookupd addresses that are DNS names (default:
 	// the system's resolver). Tests point it at an in-process DNS server.
@@ -54,6 +55,7 @@ func NewOptions() *Options {
 	hostname, _ := os.Hostname() // empty if unknown; Validate reports it
 	return &Options{
 		LogLevel:          config.LevelInfo,
+		LogPrefix:         "[producerd] ",
 		BroadcastAddress:  hostname,
 		BroadcastTCPPort:  4150,
 		BroadcastHTTPPort: 4151,
