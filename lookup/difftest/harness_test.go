@@ -28,11 +28,17 @@ import (
 )
 
 // Timeouts of the harness. Replies arrive in milliseconds; these only bound
-// a broken daemon.
+// a broken daemon, and are long because a loaded 2-core machine running
+// the race detector can stall one reply for seconds.
 const (
-	ioTimeout   = 3 * time.Second
-	pollTimeout = 5 * time.Second
+	ioTimeout   = 10 * time.Second
+	pollTimeout = 15 * time.Second
 	maxFrame    = 1 << 20
+	// clockWindow is the inactive timeout or tombstone lifetime of the
+	// scripts that watch the daemon's clock: the few steps between an
+	// event (a PING, a tombstone) and the reads that must still see its
+	// effect have to fit in it.
+	clockWindow = time.Second
 )
 
 // errNotYet is what a polled condition returns until it holds.

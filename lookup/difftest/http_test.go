@@ -89,8 +89,8 @@ var httpScenarios = []scenario{
 		cmd("b", "REGISTER t"), producer("c", 4160, "t"),
 		post("/topic/tombstone?topic=t&node=127.0.0.1:4151"), state("t"),
 	)},
-	{name: "tombstone expires", theirs: func(o *nsqlookupd.Options) { o.TombstoneLifetime = 300 * time.Millisecond },
-		ours: func(o *lookup.Options) { o.TombstoneLifetime = 300 * time.Millisecond },
+	{name: "tombstone expires", theirs: func(o *nsqlookupd.Options) { o.TombstoneLifetime = clockWindow },
+		ours: func(o *lookup.Options) { o.TombstoneLifetime = clockWindow },
 		steps: seq(
 			producer("a", 4150, "t"),
 			post("/topic/tombstone?topic=t&node=127.0.0.1:4151"),
@@ -98,8 +98,15 @@ var httpScenarios = []scenario{
 			pollGet("/nodes", `{"producers":[{"remote_address":<conn a>,"hostname":"host-a","broadcast_address":"127.0.0.1","tcp_port":4150,"http_port":4151,"version":"1.3.0","tombstones":[false],"topics":["t"]}]}`),
 			get("/lookup?topic=t"), get("/debug"),
 		)},
-	{name: "inactive producer hidden until it pings", theirs: func(o *nsqlookupd.Options) { o.InactiveProducerTimeout = 300 * time.Millisecond },
-		ours: func(o *lookup.Options) { o.InactiveProducerTimeout = 300 * time.Millisecond },
+	{name: "inactive producer hidden until it pings", theirs: func(o *nsqlookupd.Options) { o.InactiveProducerTimeout = clockWindow },
+		ours: func(o *lookup.Options) {
+			o.InactiveProducerTimeout = clockWindow
+			// Ours also closes a connection silent for twice the
+			// inactive timeout ("idle connection closed" in
+			// differences_test.go); a and b stay silent longer than
+			// that while /nodes is polled on a slow machine.
+			o.ClientIdleTimeout = time.Minute
+		},
 		steps: seq(
 			producer("a", 4150, "t c"), producer("b", 4160, "t"), get("/lookup?topic=t"),
 			cmd("b", "PING"),
