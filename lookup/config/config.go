@@ -80,7 +80,10 @@ func (c Command) LoadArgs(opts any, args []string, output io.Writer) ([]string, 
 	}
 	fs := c.flagSet(opts, fields, output)
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &FlagError{err: err}
 	}
 	if fs.Lookup(flagVersion).Value.(flag.Getter).Get().(bool) {
 		return nil, ErrVersion
@@ -102,10 +105,19 @@ func (c Command) LoadArgs(opts any, args []string, output io.Writer) ([]string, 
 	return fs.Args(), nil
 }
 
+// FlagError is an error of the command line itself (an unknown flag, a
+// value that does not parse), which Load has already written to its
+// output together with the usage.
+type FlagError struct{ err error }
+
+func (e *FlagError) Error() string { return e.err.Error() }
+func (e *FlagError) Unwrap() error { return e.err }
+
 // ExitCode reports an error from Load the way every program here does and
 // returns main's exit code: 0 for nil and -h; 0 for ErrVersion, after
-// printing the version line to stdout; otherwise 2, after printing
-// "NAME: err" to stderr.
+// printing the version line to stdout; 2 for a *FlagError, which Load
+// already printed with the usage; otherwise 2, after printing "NAME: err"
+// to stderr.
 func (c Command) ExitCode(err error, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -113,6 +125,8 @@ func (c Command) ExitCode(err error, stdout, stderr io.Writer) int {
 	case errors.Is(err, ErrVersion):
 		fmt.Fprintln(stdout, c.VersionLine())
 		return 0
+	case errors.As(err, new(*FlagError)):
+		return 2
 	}
 	fmt.Fprintf(stderr, "%s: %v\n", c.Name, err)
 	return 2

@@ -463,3 +463,17 @@ func TestChanged(t *testing.T) {
 		t.Fatal("Changed compared different types")
 	}
 }
+
+// A bad flag is printed once, by the flag set with the usage after it;
+// ExitCode adds nothing but the exit code.
+func TestCommand_BadFlagPrintedOnce(t *testing.T) {
+	var out, stdout bytes.Buffer
+	err := cmd.Load(newTestOptions(), []string{"--no-such-flag"}, &out)
+	if code := cmd.ExitCode(err, &stdout, &out); code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+	const msg = "flag provided but not defined: -no-such-flag"
+	if n := strings.Count(out.String(), msg); n != 1 || !strings.HasPrefix(out.String(), msg+"\n") || !strings.Contains(out.String(), "Usage of testd") {
+		t.Fatalf("output has the error %d times, want once before the usage:\n%s", n, out.String())
+	}
+}
