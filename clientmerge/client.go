@@ -34,6 +34,7 @@ type Client struct {
 	concurrency    int
 	maxBytes       int64
 	snaps          *snapshotStore // nil when snapshots are off
+	token          string         // bearer token; "" for none
 }
 
 // New returns a Client for the lookupds at httpAddrs. Each address is
@@ -73,6 +74,9 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 	if len(httpAddrs) == 0 {
 		return nil, errors.New("clientmerge: no lookupd addresses")
 	}
+	if s.tlsConfig != nil && s.httpClient != nil {
+		return nil, errors.New("clientmerge: WithTLSConfig and WithHTTPClient cannot be combined: set the TLS configuration on the client's transport")
+	}
 	lds, err := newLookupds(httpAddrs, s)
 	if err != nil {
 		return nil, fmt.Errorf("clientmerge: %w", err)
@@ -90,6 +94,7 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 		concurrency:  s.concurrency,
 		maxBytes:     s.maxBytes,
 		blockingWait: s.blockingWait,
+		token:        s.token,
 	}
 	if c.http == nil {
 		// Every request carries the call's context, whose deadline is the
@@ -100,6 +105,7 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 		c.ownTransport = &http.Transport{
 			DialContext:           (&net.Dialer{Timeout: backstop, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:   backstop,
+			TLSClientConfig:       s.tlsConfig,
 			ResponseHeaderTimeout: backstop,
 			IdleConnTimeout:       90 * time.Second,
 			MaxIdleConnsPerHost:   4,
@@ -108,6 +114,7 @@ func New(httpAddrs []string, opts ...Option) (*Client, error) {
 		c.watchTransport = &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: backstop, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout: backstop,
+			TLSClientConfig:     s.tlsConfig.Clone(),
 			IdleConnTimeout:     90 * time.Second,
 			// Every Watch holds a connection per lookupd, and a change
 			// returns them all to the pool at once: keep them rather
@@ -157,6 +164,22 @@ func baseURL(addr string) (string, error) {
 		return "", errors.New("query or fragment not allowed")
 	}
 	return strings.TrimSuffix(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
+}
+
+// Do sends req with the Client's HTTP client and its bearer token (see
+// WithBearerToken), for requests the Client has no method for, such as
+// the POST endpoints. The caller closes the response body. Safe for
+// concurrent use.
+func (c *Client) Do(req *http.Request) (*http.Response, error) {
+	c.authorize(req)
+	return c.http.Do(req)
+}
+
+// authorize sets the bearer token on req, if the Client has one.
+func (c *Client) authorize(req *http.Request) {
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 }
 
 // Addrs returns the lookupd addresses as given to New. The caller owns the

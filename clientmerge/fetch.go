@@ -115,6 +115,7 @@ func (c *Client) get(ctx context.Context, hc *http.Client, url string, notFoundO
 		return got{}, fmt.Errorf("new request: %w", err)
 	}
 	req.Header.Set("Accept", "application/vnd.nsq; version=1.0")
+	c.authorize(req)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return got{}, err

@@ -1,6 +1,7 @@
 package clientmerge
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -38,6 +39,8 @@ type settings struct {
 	resolver     dnsaddr.Resolver
 	dnsRefresh   time.Duration
 	blockingWait time.Duration
+	token        string
+	tlsConfig    *tls.Config
 }
 
 // WithTimeout sets the deadline of one call (default DefaultTimeout): each
@@ -68,6 +71,37 @@ func WithHTTPClient(hc *http.Client) Option {
 			return errors.New("http client is nil")
 		}
 		s.httpClient = hc
+		return nil
+	}
+}
+
+// WithBearerToken makes every request carry "Authorization: Bearer
+// token": a read token for lookupds run with --auth-reads, or an admin
+// one for Do's POSTs (go-nsq consumers send their AuthSecret the same
+// way). The token is never logged nor put in an error. It must not be
+// empty.
+func WithBearerToken(token string) Option {
+	return func(s *settings) error {
+		if token == "" {
+			return errors.New("bearer token is empty")
+		}
+		s.token = token
+		return nil
+	}
+}
+
+// WithTLSConfig makes the Client's own transports use cfg (cloned) for
+// https:// lookupd addresses: the roots that verify the lookupds'
+// certificates and, for lookupds that ask for one (--tls-client-ca), the
+// client certificate. Addresses choose the scheme: write
+// "https://host:port". It cannot be combined with WithHTTPClient (set
+// the TLS configuration on that client's transport instead).
+func WithTLSConfig(cfg *tls.Config) Option {
+	return func(s *settings) error {
+		if cfg == nil {
+			return errors.New("tls config is nil")
+		}
+		s.tlsConfig = cfg.Clone()
 		return nil
 	}
 }

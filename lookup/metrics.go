@@ -41,6 +41,9 @@ func newMetrics(s *Server, hm *httpMetrics) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
+// authHelp describes lookupd_auth_refused_total.
+const authHelp = "Requests refused by --auth-file or --tcp-allow: unauthorized (HTTP 401, refused IDENTIFY) or forbidden (HTTP 403, REGISTER of a topic the token does not cover)."
+
 // limitCounters are the counters of refusals by the limits that hold with
 // no configuration (see the README's threat model), each read at scrape
 // time.
@@ -61,6 +64,14 @@ func limitCounters(s *Server) []prometheus.Collector {
 			func() float64 { return float64(s.api.Stats().TopicsCapped) }),
 		counter("http_creates_refused_total", "POST /topic/create and /channel/create refused by a limit.", prometheus.Labels{"limit": "max-channels-per-topic"},
 			func() float64 { return float64(s.api.Stats().ChannelsCapped) }),
+		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "http", "reason": "unauthorized"},
+			func() float64 { return float64(s.api.Stats().Unauthorized) }),
+		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "http", "reason": "forbidden"},
+			func() float64 { return float64(s.api.Stats().Forbidden) }),
+		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "tcp", "reason": "unauthorized"},
+			func() float64 { return float64(s.tcp.Stats().Unauthorized) }),
+		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "tcp", "reason": "forbidden"},
+			func() float64 { return float64(s.tcp.Stats().Forbidden) }),
 	}
 }
 
@@ -190,10 +201,14 @@ type statsJSON struct {
 		// Refusals by the limits of the threat model.
 		RejectedPerIP     int64 `json:"rejected_per_ip"`
 		HandshakeTimeouts int64 `json:"handshake_timeouts"`
+		Unauthorized      int64 `json:"unauthorized"`
+		Forbidden         int64 `json:"forbidden"`
 	} `json:"tcp"`
 	HTTP struct {
 		TopicsCapped   uint64 `json:"creates_refused_max_topics"`
 		ChannelsCapped uint64 `json:"creates_refused_max_channels_per_topic"`
+		Unauthorized   uint64 `json:"unauthorized"`
+		Forbidden      uint64 `json:"forbidden"`
 	} `json:"http"`
 	Blocking struct {
 		Waiting int    `json:"waiting"`
@@ -221,6 +236,8 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 	out.TCP.RejectedPerIP, out.TCP.HandshakeTimeouts = ts.RejectedPerSource, ts.HandshakeTimeouts
 	hs := s.api.Stats()
 	out.HTTP.TopicsCapped, out.HTTP.ChannelsCapped = hs.TopicsCapped, hs.ChannelsCapped
+	out.HTTP.Unauthorized, out.HTTP.Forbidden = hs.Unauthorized, hs.Forbidden
+	out.TCP.Unauthorized, out.TCP.Forbidden = ts.Unauthorized, ts.Forbidden
 	bs := s.api.BlockingStats()
 	out.Blocking.Waiting, out.Blocking.Keys, out.Blocking.Total, out.Blocking.Woken, out.Blocking.Capped = bs.Waiting, bs.Keys, bs.Total, bs.Woken, bs.Capped
 	out.Blocking.CappedPerIP = bs.CappedPerSource

@@ -1,7 +1,9 @@
 package lookup
 
 import (
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -65,6 +67,17 @@ type Options struct {
 	// MaxChannelsPerTopic caps the channels of a topic that POST
 	// /channel/create may add to, likewise (0: no cap).
 	MaxChannelsPerTopic int `flag:"max-channels-per-topic" help:"POST /channel/create refuses a new channel when its topic lists this many (0: no limit); producers are never refused"`
+
+	// AuthFile is a TOML file of bearer tokens (lookup/auth); with it,
+	// HTTP POSTs need an admin token and TCP registration needs a register
+	// token or a --tcp-allow address. Re-read on SIGHUP (Server.Reload).
+	AuthFile string `flag:"auth-file" help:"TOML file of bearer tokens ([[tokens]] token, role, topics); POSTs then need an admin token and producers a register token or a --tcp-allow address; re-read on SIGHUP"`
+	// AuthReads makes HTTP reads need a read or admin token too.
+	AuthReads bool `flag:"auth-reads" help:"with --auth-file, HTTP reads (all but /ping) need a read or admin token too"`
+	// TCPAllow lists networks (CIDR, or a bare address) whose producers
+	// may register without a token; with it, or with AuthFile, others
+	// must send a register token in IDENTIFY.
+	TCPAllow []string `flag:"tcp-allow" help:"network (CIDR or address) whose producers may register without a token, e.g. nsqd's; repeatable. With it or --auth-file, others need a register token"`
 
 	HTTPReadTimeout    time.Duration `flag:"http-read-timeout" help:"HTTP server read timeout"`
 	HTTPWriteTimeout   time.Duration `flag:"http-write-timeout" help:"HTTP server write timeout"`
@@ -180,6 +193,11 @@ func (o *Options) Validate() error {
 	v.AtLeast("max-topics", o.MaxTopics, 0)
 	v.AtLeast("max-channels-per-topic", o.MaxChannelsPerTopic, 0)
 	v.AtLeast("http-max-header-bytes", o.HTTPMaxHeaderBytes, 1024)
+	v.Check(!o.AuthReads || o.AuthFile != "", "auth-reads", "needs --auth-file")
+	for _, a := range o.TCPAllow {
+		_, err := parsePrefix(a)
+		v.Add("tcp-allow", err)
+	}
 	if o.DNSAddress != "" {
 		v.ListenAddress("dns-address", o.DNSAddress)
 	}
@@ -190,6 +208,27 @@ func (o *Options) Validate() error {
 	v.InRange("dns-max-udp-size", o.DNSMaxUDPSize, 512, 65535)
 	return v.Err()
 }
+
+// parsePrefix reads a --tcp-allow entry: a CIDR, or an address meaning
+// itself alone. IPv4-mapped IPv6 forms are read as IPv4.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("want a CIDR such as 10.0.0.0/8 or an address, got %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// requireTCPAuth reports whether producers need a token or an allowed
+// address.
+func (o *Options) requireTCPAuth() bool { return o.AuthFile != "" || len(o.TCPAllow) > 0 }
 
 // NewLogger returns the text logger on stderr that the daemon uses when
 // Options.Logger is nil, honouring LogLevel and LogPrefix.

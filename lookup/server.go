@@ -14,6 +14,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/lookupd/lookupd/lookup/auth"
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/httpapi"
@@ -32,6 +33,7 @@ type Server struct {
 	httpLn  *httpapi.Listener
 	httpSrv *http.Server
 	dns     *dnsserver.Server // nil when DNSAddress is empty
+	auth    *auth.Store       // nil without AuthFile
 	started time.Time
 
 	runOnce sync.Once
@@ -54,6 +56,16 @@ func New(opts *Options) (*Server, error) {
 	}
 
 	var err error
+	if s.opts.AuthFile != "" {
+		if s.auth, err = auth.Open(s.opts.AuthFile, s.log); err != nil {
+			return nil, err
+		}
+	}
+	allow := make([]netip.Prefix, 0, len(s.opts.TCPAllow))
+	for _, a := range s.opts.TCPAllow {
+		p, _ := parsePrefix(a) // Validate checked it
+		allow = append(allow, p)
+	}
 	s.tcpLn, err = net.Listen("tcp", s.opts.TCPAddress)
 	if err != nil {
 		return nil, fmt.Errorf("tcp listener: %w", err) // err names the address
@@ -85,6 +97,9 @@ func New(opts *Options) (*Server, error) {
 		MaxConnections:          s.opts.MaxTCPClients,
 		MaxConnectionsPerSource: s.opts.MaxTCPClientsPerIP,
 		HandshakeTimeout:        s.opts.HandshakeTimeout,
+		RequireAuth:             s.opts.requireTCPAuth(),
+		Auth:                    s.auth,
+		Allow:                   allow,
 		Identity: tcpserver.LookupdInfo{
 			BroadcastAddress: s.opts.BroadcastAddress,
 			Hostname:         hostname,
@@ -128,6 +143,8 @@ func New(opts *Options) (*Server, error) {
 		Handback:                    s.httpLn.Handback,
 		AccessLog:                   s.opts.HTTPAccessLog,
 		Observe:                     hm.observe,
+		Auth:                        s.auth,
+		AuthReads:                   s.opts.AuthReads,
 		Extra: func(r *httprouter.Router) {
 			r.Handler("GET", "/metrics", metrics)
 			r.GET("/stats", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { s.writeStats(w) })
@@ -162,6 +179,21 @@ func (s *Server) DNSAddr() (netip.AddrPort, bool) {
 		return netip.AddrPort{}, false
 	}
 	return s.dns.Addr(), true
+}
+
+// Reload re-reads the files named by the options, as SIGHUP asks: the
+// token file (--auth-file). A file that cannot be read or is invalid
+// leaves the one in use in place; the error says why (never with a token
+// in it). Other options need a restart. Safe to call at any time, from
+// any goroutine.
+func (s *Server) Reload() error {
+	if s.auth == nil {
+		return nil
+	}
+	if err := s.auth.Reload(); err != nil {
+		return fmt.Errorf("reload: keeping the previous tokens: %w", err)
+	}
+	return nil
 }
 
 // DB returns the registry, for in-process inspection (tests, embedding).

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/lookupd/lookupd/lookup"
@@ -32,11 +34,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := srv.Run(ctx); err != nil {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	rctx, endReload := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { reloadOn(rctx, hup, srv, log) })
+	err = srv.Run(ctx)
+	endReload()
+	wg.Wait()
+	if err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// reloadOn calls srv.Reload for every signal on hup until ctx ends,
+// logging the outcome; a failed reload keeps what was in use.
+func reloadOn(ctx context.Context, hup <-chan os.Signal, srv *lookup.Server, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.Reload(); err != nil {
+				log.Error("reload failed", "err", err)
+			} else {
+				log.Info("reloaded")
+			}
+		}
+	}
 }
 
 // parseOptions resolves the command line and the config file it names into

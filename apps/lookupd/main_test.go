@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +38,9 @@ handshake_timeout = "4s"
 max_blocking_queries_per_ip = 5
 max_topics = 11
 max_channels_per_topic = 12
+auth_file = "/etc/lookupd/tokens.toml"
+auth_reads = true
+tcp_allow = ["10.0.0.0/8", "192.0.2.7"]
 `)
 	tests := []struct {
 		name  string
@@ -83,6 +88,9 @@ max_channels_per_topic = 12
 				o.MaxTopics != 11 || o.MaxChannelsPerTopic != 12 {
 				t.Errorf("limits from the file: %+v", o)
 			}
+			if o.AuthFile != "/etc/lookupd/tokens.toml" || !o.AuthReads || fmt.Sprint(o.TCPAllow) != "[10.0.0.0/8 192.0.2.7]" {
+				t.Errorf("auth options from the file: %q %v %q", o.AuthFile, o.AuthReads, o.TCPAllow)
+			}
 		}},
 		{"dns flags", []string{"--dns-address=127.0.0.1:0", "--dns-zone=svc.example", "--dns-ttl=0s", "--dns-max-udp-size=4096", "--dns-tcp-idle-timeout=3s"}, func(t *testing.T, o *lookup.Options) {
 			if o.DNSAddress != "127.0.0.1:0" || o.DNSZone != "svc.example" || o.DNSTTL != 0 || o.DNSMaxUDPSize != 4096 || o.DNSTCPIdleTimeout != 3*time.Second {
@@ -129,6 +137,9 @@ func TestParseOptions_Errors(t *testing.T) {
 		{"bad dns address", []string{"--dns-address=nonsense"}, "", `--dns-address: want host:port, got "nonsense"`},
 		{"negative dns ttl", []string{"--dns-ttl=-1s"}, "", "--dns-ttl: must be in 0s..24h, got -1s"},
 		{"small dns udp size", nil, `dns_max_udp_size = 100`, "--dns-max-udp-size: must be in 512..65535, got 100"},
+		{"auth reads without a file", []string{"--auth-reads"}, "", "--auth-reads: needs --auth-file"},
+		{"bad tcp allow", []string{"--tcp-allow=10.0.0.0/8", "--tcp-allow=nets"}, "", `--tcp-allow: want a CIDR such as 10.0.0.0/8 or an address, got "nets"`},
+		{"tcp allow not an array", nil, `tcp_allow = "10.0.0.0/8"`, `tcp_allow: want an array of strings`},
 		{"bad toml", nil, `tcp_address = `, "config file "},
 		{"stray argument", []string{"extra"}, "", "unexpected arguments"},
 	}
@@ -172,9 +183,9 @@ func TestREADMEFlagTable(t *testing.T) {
 	configtest.FlagTable(t, fs, configtest.Section(t, "../../README.md", "## Running lookupd"))
 }
 
-// TestMain_SignalShutdown builds the binary, starts it on loopback, and
-// checks that SIGTERM and SIGINT make it exit 0.
-func TestMain_SignalShutdown(t *testing.T) {
+// buildBinary builds lookupd into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds a binary")
 	}
@@ -183,44 +194,83 @@ func TestMain_SignalShutdown(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// daemonProc is a lookupd process started by startBinary.
+type daemonProc struct {
+	cmd  *exec.Cmd
+	logs *lookuptest.SyncBuffer
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's error, set before done is closed
+}
+
+// startBinary starts bin on loopback with args and waits for its start
+// line. The test's cleanup kills it if it is still running.
+func startBinary(t *testing.T, bin string, args ...string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{logs: &lookuptest.SyncBuffer{}, done: make(chan struct{})}
+	d.cmd = exec.Command(bin, append([]string{"--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1"}, args...)...)
+	d.cmd.Stderr = d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.logs.String(), "lookupd started") {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not start; logs:\n%s", d.logs.String())
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("daemon exited early: %v\n%s", d.err, d.logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return d
+}
+
+// field returns the value of key=value in the daemon's start line.
+func (d *daemonProc) field(key string) string {
+	for _, f := range strings.Fields(d.logs.String()) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestMain_SignalShutdown builds the binary, starts it on loopback, and
+// checks that SIGTERM and SIGINT make it exit 0.
+func TestMain_SignalShutdown(t *testing.T) {
+	bin := buildBinary(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			var logs lookuptest.SyncBuffer
-			cmd := exec.Command(bin, "--tcp-address=127.0.0.1:0", "--http-address=127.0.0.1:0", "--broadcast-address=127.0.0.1")
-			cmd.Stderr = &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			deadline := time.Now().Add(10 * time.Second)
-			for !strings.Contains(logs.String(), "lookupd started") {
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					<-done
-					t.Fatalf("daemon did not start; logs:\n%s", logs.String())
-				}
-				select {
-				case err := <-done:
-					t.Fatalf("daemon exited early: %v\n%s", err, logs.String())
-				case <-time.After(10 * time.Millisecond):
-				}
-			}
-			if err := cmd.Process.Signal(sig); err != nil {
+			d := startBinary(t, bin)
+			if err := d.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
 			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("exit after %s: %v\n%s", sig, err, logs.String())
+			case <-d.done:
+				if d.err != nil {
+					t.Fatalf("exit after %s: %v\n%s", sig, d.err, d.logs.String())
 				}
 			case <-time.After(15 * time.Second):
-				cmd.Process.Kill()
-				<-done
 				t.Fatalf("no exit within 15s of %s", sig)
 			}
-			if !strings.Contains(logs.String(), "lookupd stopped") {
-				t.Errorf("missing shutdown log:\n%s", logs.String())
+			if !strings.Contains(d.logs.String(), "lookupd stopped") {
+				t.Errorf("missing shutdown log:\n%s", d.logs.String())
 			}
 		})
 	}
@@ -235,5 +285,70 @@ func TestRun_StartFailed(t *testing.T) {
 	want := "lookupd: tcp listener: listen tcp " + taken + ": bind: address already in use\n"
 	if code != 1 || stderr.String() != want || stdout.Len() != 0 {
 		t.Fatalf("exit %d, stderr %q, stdout %q; want 1, %q", code, stderr.String(), stdout.String(), want)
+	}
+}
+
+// SIGHUP re-reads --auth-file: a new token works and the old one stops
+// working; a bad file is logged and the tokens in use stay. Tokens never
+// reach the log.
+func TestMain_SIGHUPReloadsAuthFile(t *testing.T) {
+	bin := buildBinary(t)
+	const oldTok, newTok = "old-admin-token-0123456789", "new-admin-token-0123456789"
+	path := filepath.Join(t.TempDir(), "tokens.toml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("[[tokens]]\ntoken = \"" + oldTok + "\"\nrole = \"admin\"\n")
+	d := startBinary(t, bin, "--auth-file="+path)
+	url := "http://" + d.field("http_address") + "/topic/create?topic=t"
+	post := func(tok string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, url, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hup := func(wantLog string, n int) {
+		t.Helper()
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		lookuptest.WaitFor(t, 10*time.Second, wantLog, func() bool { return strings.Count(d.logs.String(), wantLog) >= n })
+	}
+	if code := post(oldTok); code != http.StatusOK {
+		t.Fatalf("old token before reload: %d", code)
+	}
+	write("[[tokens]]\ntoken = \"" + newTok + "\"\nrole = \"admin\"\n")
+	hup("msg=reloaded", 1)
+	if code := post(oldTok); code != http.StatusUnauthorized {
+		t.Fatalf("old token after reload: %d, want 401", code)
+	}
+	if code := post(newTok); code != http.StatusOK {
+		t.Fatalf("new token after reload: %d", code)
+	}
+	write("[[tokens]]\ntoken = \"" + oldTok + "\"\nrole = \"root\"\n")
+	hup("reload failed", 1)
+	if !strings.Contains(d.logs.String(), `unknown role \"root\"`) {
+		t.Errorf("the log does not say why the reload failed:\n%s", d.logs.String())
+	}
+	if code := post(newTok); code != http.StatusOK {
+		t.Fatalf("tokens in use dropped by a bad file: %d", code)
+	}
+	if strings.Contains(d.logs.String(), oldTok) || strings.Contains(d.logs.String(), newTok) {
+		t.Fatalf("a token reached the log:\n%s", d.logs.String())
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-d.done
+	if d.err != nil {
+		t.Fatalf("exit: %v", d.err)
 	}
 }

@@ -22,21 +22,22 @@ type Cluster struct {
 	merged  *clientmerge.Client   // over all lookupds
 	each    []*clientmerge.Client // one per lookupd, parallel to addrs
 	bases   []string              // "http://host:port" per lookupd, for the endpoints clientmerge does not speak
-	http    *http.Client
 	timeout time.Duration
 }
 
 // NewCluster returns a Cluster over the lookupds' HTTP addresses
 // ("host:port" or a base URL). timeout bounds each lookupd's answer to
 // each query. log receives the watches' poll failures (nil: discarded).
-// NewCluster does no I/O; it fails for an empty list or an address
-// clientmerge rejects.
-func NewCluster(addrs []string, timeout time.Duration, log *slog.Logger) (*Cluster, error) {
+// opts are given to every clientmerge.Client of the Cluster, after its
+// own (a bearer token, a TLS configuration). NewCluster does no I/O; it
+// fails for an empty list or an address or option clientmerge rejects.
+func NewCluster(addrs []string, timeout time.Duration, log *slog.Logger, opts ...clientmerge.Option) (*Cluster, error) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if log == nil {
 		log = quiet
 	}
-	merged, err := clientmerge.New(addrs, clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(quiet))
+	with := func(own ...clientmerge.Option) []clientmerge.Option { return append(own, opts...) }
+	merged, err := clientmerge.New(addrs, with(clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(quiet))...)
 	if err != nil {
 		return nil, err
 	}
@@ -45,13 +46,12 @@ func NewCluster(addrs []string, timeout time.Duration, log *slog.Logger) (*Clust
 		merged:  merged,
 		each:    make([]*clientmerge.Client, len(addrs)),
 		bases:   make([]string, len(addrs)),
-		http:    &http.Client{Timeout: 2 * timeout},
 		timeout: timeout,
 	}
 	for i, a := range addrs {
 		// Snapshots off: a lookupd that fails must show as failed, not as
 		// its last answer.
-		c.each[i], err = clientmerge.New([]string{a}, clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(log))
+		c.each[i], err = clientmerge.New([]string{a}, with(clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(log))...)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +74,6 @@ func (c *Cluster) Close() {
 	for _, e := range c.each {
 		e.CloseIdleConnections()
 	}
-	c.http.CloseIdleConnections()
 }
 
 // LookupdState is how one lookupd answered one round of queries.
@@ -149,7 +148,7 @@ func (c *Cluster) post(ctx context.Context, path string) []error {
 				errs[i] = err
 				return
 			}
-			resp, err := c.http.Do(req)
+			resp, err := c.each[i].Do(req)
 			if err != nil {
 				errs[i] = unwrapURL(err)
 				return

@@ -89,7 +89,7 @@ func (c *Cluster) get(ctx context.Context, url string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.merged.Do(req)
 	if err != nil {
 		return nil, unwrapURL(err)
 	}

@@ -96,7 +96,11 @@ func markStatus(w http.ResponseWriter, status int) {
 // observes it, unless it was hijacked (answered later, elsewhere).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	a := &accessWriter{ResponseWriter: w, start: time.Now()}
-	h.router.ServeHTTP(a, req)
+	if ae := h.authorize(req); ae != nil {
+		writeAuthError(a, ae)
+	} else {
+		h.router.ServeHTTP(a, req)
+	}
 	if a.hijacked {
 		return
 	}

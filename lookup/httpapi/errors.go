@@ -32,6 +32,10 @@ var (
 	// Ours: POST /topic/create or /channel/create past --max-topics or
 	// --max-channels-per-topic. 409, since deleting topics or channels
 	// resolves it.
-	errTooManyTopics   = apiErr(http.StatusConflict, "TOO_MANY_TOPICS")
+	errTooManyTopics = apiErr(http.StatusConflict, "TOO_MANY_TOPICS")
+	// Ours, with --auth-file: no known bearer token, or one whose role is
+	// too small for the request.
+	errUnauthorized    = apiErr(http.StatusUnauthorized, "UNAUTHORIZED")
+	errForbidden       = apiErr(http.StatusForbidden, "FORBIDDEN")
 	errTooManyChannels = apiErr(http.StatusConflict, "TOO_MANY_CHANNELS")
 )

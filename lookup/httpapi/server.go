@@ -13,6 +13,7 @@ import (
 
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/lookupd/lookupd/lookup/auth"
 	"github.com/lookupd/lookupd/lookup/internal/limit"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/wire"
@@ -53,6 +54,14 @@ type Options struct {
 	// not take the connection. Without it, blocked queries wait inside the
 	// handler.
 	Handback func(net.Conn) bool
+	// Auth, if set, turns bearer tokens on: every request but GET and HEAD
+	// needs an admin token, and so does /debug/pprof; see AuthReads.
+	// Refusals are 401 UNAUTHORIZED (no known token) and 403 FORBIDDEN
+	// (role too small).
+	Auth *auth.Store
+	// AuthReads makes every GET but /ping need a read or admin token too
+	// (with Auth set).
+	AuthReads bool
 	// Extra, if set, is called to add routes beyond nsqlookupd's (metrics,
 	// stats) to the router before it is used.
 	Extra func(r *httprouter.Router)
@@ -76,13 +85,15 @@ type Handler struct {
 	answers answers // current answers of the read endpoints, with their index
 	hub     hub     // blocked queries
 
-	stats     counters
-	logCapped limit.Every // refused creates: one log line a second at most
+	stats counters
+	// Refused creates and requests: one log line a second at most each.
+	logCapped, logAuth limit.Every
 }
 
 // counters are the Handler's own event counts (see Stats).
 type counters struct {
 	topicsCapped, channelsCapped atomic.Uint64
+	unauthorized, forbidden      atomic.Uint64
 }
 
 // Stats counts requests the handler refused.
@@ -91,6 +102,10 @@ type Stats struct {
 	TopicsCapped uint64
 	// ChannelsCapped counts creates refused by MaxChannelsPerTopic.
 	ChannelsCapped uint64
+	// Unauthorized counts requests refused with 401.
+	Unauthorized uint64
+	// Forbidden counts requests refused with 403.
+	Forbidden uint64
 }
 
 // Stats returns the handler's counters. Safe for concurrent use.
@@ -98,6 +113,8 @@ func (h *Handler) Stats() Stats {
 	return Stats{
 		TopicsCapped:   h.stats.topicsCapped.Load(),
 		ChannelsCapped: h.stats.channelsCapped.Load(),
+		Unauthorized:   h.stats.unauthorized.Load(),
+		Forbidden:      h.stats.forbidden.Load(),
 	}
 }
 
@@ -123,6 +140,7 @@ func New(db *registry.DB, opts Options) *Handler {
 	}
 	h := &Handler{db: db, opts: opts, log: opts.Logger.With("component", "http")}
 	h.logCapped.Interval = time.Second
+	h.logAuth.Interval = time.Second
 	h.hub.init(h, opts.MaxBlockingQueries, opts.MaxBlockingQueriesPerSource)
 	h.answers.init(h.hub.changed, h.hub.watched)
 

@@ -26,7 +26,13 @@ type consumer struct {
 // 100 ms). It is stopped when the test ends if not before.
 func startConsumer(t *testing.T, topic, channel string, ls ...lookupdNode) *consumer {
 	t.Helper()
-	cfg := nsq.NewConfig()
+	return startConsumerWith(t, nsq.NewConfig(), topic, channel, ls...)
+}
+
+// startConsumerWith is startConsumer with the consumer's config (its
+// lookupd poll interval is set to 100 ms).
+func startConsumerWith(t *testing.T, cfg *nsq.Config, topic, channel string, ls ...lookupdNode) *consumer {
+	t.Helper()
 	cfg.LookupdPollInterval = 100 * time.Millisecond
 	c, err := nsq.NewConsumer(topic, channel, cfg)
 	if err != nil {

@@ -53,6 +53,12 @@ type Config struct {
 	// RemoteAddress is ignored (the lookupd fills it in).
 	Identity wire.ProducerInfo
 
+	// AuthToken, if set, is sent as "auth_token" in IDENTIFY: the
+	// register token a lookupd run with --auth-file asks of producers
+	// outside its --tcp-allow networks. Lookupds that do not ask for one
+	// (and nsqlookupd) ignore it. It is never logged.
+	AuthToken string
+
 	// HeartbeatInterval is the time between PINGs (default 15 s, as nsqd).
 	HeartbeatInterval time.Duration
 	// ResyncInterval is the time between full re-sends of the state

@@ -286,7 +286,7 @@ func (cn *conn) read() ([]byte, error) {
 
 // handshake sends the magic and IDENTIFY and returns the lookupd's version.
 func (cn *conn) handshake() (string, error) {
-	ident, err := wire.EncodeIdentify(cn.l.c.cfg.Identity)
+	ident, err := wire.EncodeIdentifyAuth(cn.l.c.cfg.Identity, cn.l.c.cfg.AuthToken)
 	if err != nil {
 		return "", err
 	}

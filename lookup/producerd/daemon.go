@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/credentials"
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/producer"
 	"github.com/lookupd/lookupd/lookup/wire"
@@ -59,6 +60,12 @@ func New(opts *Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	var token string
+	if opts.AuthTokenFile != "" {
+		if token, err = credentials.ReadTokenFile(opts.AuthTokenFile); err != nil {
+			return nil, err
+		}
+	}
 	d.client, err = producer.New(producer.Config{
 		LookupdTCPAddresses: opts.LookupdTCPAddresses,
 		LookupdDNSRefresh:   opts.LookupdDNSRefresh,
@@ -70,6 +77,7 @@ func New(opts *Options) (*Daemon, error) {
 			HTTPPort:         opts.BroadcastHTTPPort,
 			Version:          config.Version, // sent in IDENTIFY
 		},
+		AuthToken:         token,
 		HeartbeatInterval: opts.HeartbeatInterval,
 		ResyncInterval:    opts.ResyncInterval,
 		StartSuspended:    opts.HealthURL != "",

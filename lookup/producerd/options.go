@@ -28,6 +28,10 @@ type Options struct {
 	Hostname            string        `flag:"hostname" help:"hostname announced to lookupds"`
 	Register            []string      `flag:"register" help:"topic or topic/channel to announce (repeatable)"`
 
+	// AuthTokenFile names a file holding the register token sent in
+	// IDENTIFY, for lookupds run with --auth-file (read at start).
+	AuthTokenFile string `flag:"auth-token-file" help:"file holding the register token to send in IDENTIFY, for lookupds run with --auth-file (empty: none)"`
+
 	HeartbeatInterval time.Duration `flag:"heartbeat-interval" help:"time between PINGs to each lookupd"`
 	ResyncInterval    time.Duration `flag:"resync-interval" help:"time between full re-sends of all registrations (repairs lookupds that lost them)"`
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/auth"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/wire"
 )
@@ -29,6 +30,8 @@ type conn struct {
 	// handshakeBy is when the connection must have identified; zero when
 	// there is no handshake timeout.
 	handshakeBy time.Time
+	// grant limits what the connection may REGISTER; nil: anything.
+	grant *auth.Grant
 }
 
 func (s *Server) handle(nc net.Conn) {
@@ -255,6 +258,11 @@ func (c *conn) identify() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.s.opts.RequireAuth {
+		if c.grant, err = c.admit(body); err != nil {
+			return nil, err
+		}
+	}
 	info := wire.ProducerInfo{
 		RemoteAddress:    c.remote,
 		Hostname:         pi.Hostname,
@@ -280,6 +288,9 @@ func (c *conn) register(cmd wire.Command) ([]byte, error) {
 	}
 	topic, channel, err := wire.TopicChannel(cmd)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.mayRegister(topic); err != nil {
 		return nil, err
 	}
 	added, err := c.s.db.Register(c.id, topic, channel)

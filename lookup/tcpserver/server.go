@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lookupd/lookupd/lookup/auth"
 	"github.com/lookupd/lookupd/lookup/internal/connset"
 	"github.com/lookupd/lookupd/lookup/internal/limit"
 	"github.com/lookupd/lookupd/lookup/registry"
@@ -39,6 +41,16 @@ type Options struct {
 	// this long after it was accepted (TLS handshake included). 0 means
 	// only the idle timeout applies.
 	HandshakeTimeout time.Duration
+	// RequireAuth makes IDENTIFY need an auth_token in its body that Auth
+	// grants role register (its topics then limit REGISTER), or, without
+	// a token, a source address inside one of Allow. A refusal is a fatal
+	// E_UNAUTHORIZED that touches nothing registered.
+	RequireAuth bool
+	// Auth holds the tokens; nil refuses every token.
+	Auth *auth.Store
+	// Allow lists the networks whose connections may register any topic
+	// without a token (producers that cannot send one, such as nsqd).
+	Allow []netip.Prefix
 	// Identity is the reply to IDENTIFY: this lookupd's own address, ports,
 	// hostname and protocol version.
 	Identity LookupdInfo
@@ -65,6 +77,8 @@ type Stats struct {
 	Errors            int64 // protocol errors replied
 	Timeouts          int64 // connections closed by the idle timeout
 	HandshakeTimeouts int64 // connections closed by the handshake timeout
+	Unauthorized      int64 // IDENTIFYs refused for want of an acceptable token or address
+	Forbidden         int64 // REGISTERs refused: topic not covered by the token
 }
 
 // Server serves the V1 protocol. Create it with New; Serve runs it.
@@ -83,9 +97,10 @@ type Server struct {
 
 	// Refusals and timeouts an attacker can repeat at will are logged at
 	// most once a second each, with the count held back.
-	logRejected, logHandshake limit.Every
+	logRejected, logHandshake, logAuth limit.Every
 
 	accepted, rejected, rejectedSource, commands, errs, timeouts, handshakeTimeouts atomic.Int64
+	unauthorized, forbidden                                                         atomic.Int64
 }
 
 // New returns a Server over db.
@@ -119,6 +134,7 @@ func New(db *registry.DB, opts Options) (*Server, error) {
 	}
 	s.logRejected.Interval = time.Second
 	s.logHandshake.Interval = time.Second
+	s.logAuth.Interval = time.Second
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, opts.MaxLineLength) }
 	return s, nil
 }
@@ -186,5 +202,7 @@ func (s *Server) Stats() Stats {
 		Errors:            s.errs.Load(),
 		Timeouts:          s.timeouts.Load(),
 		HandshakeTimeouts: s.handshakeTimeouts.Load(),
+		Unauthorized:      s.unauthorized.Load(),
+		Forbidden:         s.forbidden.Load(),
 	}
 }

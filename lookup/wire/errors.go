@@ -11,6 +11,11 @@ const (
 	CodeBadChannel  Code = "E_BAD_CHANNEL"
 	CodeBadBody     Code = "E_BAD_BODY"
 	CodeBadProtocol Code = "E_BAD_PROTOCOL"
+	// CodeUnauthorized is ours (nsqd uses the same code for its AUTH): an
+	// IDENTIFY without an acceptable auth_token, or a REGISTER of a topic
+	// the token does not cover, when lookupd runs with --auth-file or
+	// --tcp-allow. It is always fatal.
+	CodeUnauthorized Code = "E_UNAUTHORIZED"
 )
 
 // Error is a protocol error. The client is sent Error() ("CODE desc"); the

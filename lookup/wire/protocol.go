@@ -178,20 +178,43 @@ func IsErrorResponse(resp []byte) bool { return bytes.HasPrefix(resp, []byte("E_
 
 // EncodeIdentify returns the bytes of an IDENTIFY command carrying pi as
 // its JSON body (RemoteAddress is omitted).
-func EncodeIdentify(pi ProducerInfo) ([]byte, error) {
+func EncodeIdentify(pi ProducerInfo) ([]byte, error) { return EncodeIdentifyAuth(pi, "") }
+
+// EncodeIdentifyAuth is EncodeIdentify with "auth_token" in the body when
+// token is not empty: the registration token a lookupd run with
+// --auth-file asks for (nsqlookupd ignores the field).
+func EncodeIdentifyAuth(pi ProducerInfo, token string) ([]byte, error) {
 	body, err := json.Marshal(struct {
 		Hostname         string `json:"hostname"`
 		BroadcastAddress string `json:"broadcast_address"`
 		TCPPort          int    `json:"tcp_port"`
 		HTTPPort         int    `json:"http_port"`
 		Version          string `json:"version"`
-	}{pi.Hostname, pi.BroadcastAddress, pi.TCPPort, pi.HTTPPort, pi.Version})
+		AuthToken        string `json:"auth_token,omitempty"`
+	}{pi.Hostname, pi.BroadcastAddress, pi.TCPPort, pi.HTTPPort, pi.Version, token})
 	if err != nil {
 		return nil, fmt.Errorf("encode identify: %w", err)
 	}
 	out := append([]byte(CmdIdentify+"\n"), 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(out[len(out)-4:], uint32(len(body)))
 	return append(out, body...), nil
+}
+
+// IdentifyAuthToken returns the "auth_token" of an IDENTIFY body that
+// DecodeIdentify accepted, "" if it has none, or a fatal E_BAD_BODY if it
+// is not a string. The token is kept out of ProducerInfo so that nothing
+// that lists producers can ever show it.
+func IdentifyAuthToken(body []byte) (string, error) {
+	var v struct {
+		AuthToken *string `json:"auth_token"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", NewFatal(CodeBadBody, "IDENTIFY auth_token must be a string", err)
+	}
+	if v.AuthToken == nil {
+		return "", nil
+	}
+	return *v.AuthToken, nil
 }
 
 // EncodeRegister returns "REGISTER topic[ channel]\n".

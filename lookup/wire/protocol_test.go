@@ -585,3 +585,40 @@ func TestEncodeCommands(t *testing.T) {
 		t.Errorf("FormatNode = %q", got)
 	}
 }
+
+// The registration token travels in the IDENTIFY body, is read apart from
+// ProducerInfo (so nothing that lists producers can carry it) and is left
+// out when empty, so that a body without one is byte for byte the old one.
+func TestIdentifyAuthToken(t *testing.T) {
+	pi := wire.ProducerInfo{BroadcastAddress: "10.1.2.3", TCPPort: 4150, HTTPPort: 4151, Version: "1.3.0", Hostname: "h"}
+	withTok, err := wire.EncodeIdentifyAuth(pi, "tok-0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, body := parseIdentify(t, withTok)
+	if got != pi {
+		t.Errorf("info %+v, want %+v", got, pi)
+	}
+	if tok, err := wire.IdentifyAuthToken(body); err != nil || tok != "tok-0123456789abcdef" {
+		t.Errorf("IdentifyAuthToken = %q, %v", tok, err)
+	}
+	plain, _ := wire.EncodeIdentify(pi)
+	noTok, _ := wire.EncodeIdentifyAuth(pi, "")
+	if !bytes.Equal(plain, noTok) || bytes.Contains(plain, []byte("auth_token")) {
+		t.Errorf("empty token changes the body: %s", noTok)
+	}
+	_, plainBody := parseIdentify(t, plain)
+	if tok, err := wire.IdentifyAuthToken(plainBody); err != nil || tok != "" {
+		t.Errorf("no token: %q, %v", tok, err)
+	}
+	for _, bad := range []string{`{"auth_token":42}`, `{"auth_token":["a"]}`} {
+		_, err := wire.IdentifyAuthToken([]byte(bad))
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Code != wire.CodeBadBody || !we.Fatal {
+			t.Errorf("%s: %v, want a fatal E_BAD_BODY", bad, err)
+		}
+	}
+	if tok, err := wire.IdentifyAuthToken([]byte(`{"auth_token":null}`)); err != nil || tok != "" {
+		t.Errorf("null token: %q %v", tok, err)
+	}
+}

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lookupd/lookupd/lookup/auth"
+)
+
+// need is the role a request needs.
+type need int
+
+const (
+	needNothing need = iota
+	needRead
+	needAdmin
+)
+
+// needs returns what req needs when tokens are on (Options.Auth): every
+// method but GET and HEAD changes something or could (the POST endpoints)
+// and needs admin; so does profiling, which costs CPU and shows the
+// command line; other reads need read only with Options.AuthReads. /ping
+// stays open for health checks.
+func (h *Handler) needs(req *http.Request) need {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return needAdmin
+	}
+	switch p := req.URL.Path; {
+	case p == "/ping":
+		return needNothing
+	case strings.HasPrefix(p, "/debug/pprof"):
+		return needAdmin
+	case h.opts.AuthReads:
+		return needRead
+	}
+	return needNothing
+}
+
+// authorize returns nil if req may proceed (always, without Options.Auth),
+// or the error to answer: 401 UNAUTHORIZED without a known bearer token,
+// 403 FORBIDDEN with a token whose role is too small.
+func (h *Handler) authorize(req *http.Request) *Error {
+	if h.opts.Auth == nil {
+		return nil
+	}
+	n := h.needs(req)
+	if n == needNothing {
+		return nil
+	}
+	tok, ok := auth.BearerToken(req.Header)
+	var g auth.Grant
+	if ok {
+		g, ok = h.opts.Auth.Authenticate(tok)
+	}
+	if !ok {
+		h.stats.unauthorized.Add(1)
+		h.logRefused(req, "no known bearer token", "")
+		return errUnauthorized
+	}
+	if n == needAdmin && !g.CanAdmin() || n == needRead && !g.CanRead() {
+		h.stats.forbidden.Add(1)
+		h.logRefused(req, "role too small", g.Label())
+		return errForbidden
+	}
+	return nil
+}
+
+// logRefused logs a refused request at most once a second. token names
+// the token's entry, never the token.
+func (h *Handler) logRefused(req *http.Request, reason, token string) {
+	if ok, n := h.logAuth.Allow(time.Now()); ok {
+		h.log.Warn("request refused", "reason", reason, "token", token, "method", req.Method,
+			"path", req.URL.Path, "remote_addr", req.RemoteAddr, "suppressed", n)
+	}
+}
+
+// writeAuthError writes a refusal; a 401 names the scheme to use (RFC
+// 6750).
+func writeAuthError(w http.ResponseWriter, ae *Error) {
+	if ae.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lookupd"`)
+	}
+	writeError(w, ae)
+}
