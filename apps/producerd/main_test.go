@@ -122,7 +122,7 @@ func TestLoadOptions_Errors(t *testing.T) {
 		{name: "bad register", args: append([]string{"--register", "a b"}, lookupd...), want: "--register: registration \"a b\""},
 		{name: "bad port", args: append([]string{"--broadcast-http-port", "0"}, lookupd...), want: "--broadcast-http-port: must be in 1..65535, got 0"},
 		{name: "zero heartbeat", args: append([]string{"--heartbeat-interval", "0s"}, lookupd...), want: "--heartbeat-interval: must be positive, got 0s"},
-		{name: "bad health url", args: append([]string{"--health-url", "localhost:80"}, lookupd...), want: "--health-url: health url"},
+		{name: "bad health url", args: append([]string{"--health-url", "localhost:80"}, lookupd...), want: "--health-url: want http(s)://host[:port]/path, got \"localhost:80\""},
 		{name: "zero fall", args: append([]string{"--health-fall", "0"}, lookupd...), want: "--health-fall: must be at least 1, got 0"},
 		{name: "bad http address", args: append([]string{"--http-address", "nope"}, lookupd...), want: `--http-address: want host:port, got "nope"`},
 		{name: "unknown flag", args: []string{"--bogus"}, want: "not defined"},

@@ -85,10 +85,10 @@ type Health struct {
 func ValidateHealthURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("health url: %w", err)
+		return err // url.Error names the operation and the URL
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("health url %q: want http(s)://host[:port]/path", s)
+		return fmt.Errorf("want http(s)://host[:port]/path, got %q", s)
 	}
 	return nil
 }
@@ -97,7 +97,7 @@ func ValidateHealthURL(s string) error {
 // nothing; call Run.
 func NewHealth(cfg HealthConfig, gate Gate) (*Health, error) {
 	if err := ValidateHealthURL(cfg.URL); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("health url: %w", err)
 	}
 	if gate == nil {
 		return nil, errors.New("health checker needs a gate")

@@ -88,8 +88,10 @@ func (o *Options) Validate() error {
 	v.InRange("broadcast-tcp-port", o.BroadcastTCPPort, 1, 65535)
 	v.InRange("broadcast-http-port", o.BroadcastHTTPPort, 1, 65535)
 	v.Check(o.Hostname != "", "hostname", "must not be empty (and the hostname is unknown)")
-	_, err := ParseRegistrations(o.Register)
-	v.Add("register", err)
+	for _, r := range o.Register { // each problem named --register
+		_, err := ParseRegistration(r)
+		v.Add("register", err)
+	}
 	v.Positive("heartbeat-interval", o.HeartbeatInterval)
 	v.Positive("resync-interval", o.ResyncInterval)
 	if o.HTTPAddress != "" {
