@@ -72,11 +72,11 @@
 //	switch {
 //	case err == nil:
 //	case errors.As(err, &stale): // before UnavailableError, which it wraps
-//		log.Warn("lookupds down, using snapshot", "age", res.Age)
+//		slog.Warn("lookupds down, using snapshot", "age", res.Age)
 //	case errors.As(err, &unavailable):
 //		return err // no data at all
 //	case errors.As(err, &partial):
-//		log.Warn("some lookupds failed", "err", err)
+//		slog.Warn("some lookupds failed", "err", err)
 //	default:
 //		return err // empty topic, or ctx ended before the call
 //	}

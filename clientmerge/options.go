@@ -122,8 +122,11 @@ func WithLogger(l *slog.Logger) Option {
 // WithMinResponses sets how many lookupds must answer for a call to
 // succeed (default 1). With fewer, the call returns an *UnavailableError
 // and no fresh data, even though some lookupds answered; a snapshot is
-// served instead when one exists. n must lie between 1 and the number of
-// lookupds.
+// served instead when one exists. n must be at least 1. When every
+// address is a literal lookupd (no DNS name), New also rejects an n larger
+// than their count; with DNS names the count is only known per call, and a
+// call that expands to fewer than n lookupds cannot succeed with fresh
+// data.
 func WithMinResponses(n int) Option {
 	return func(s *settings) error {
 		if n < 1 {
