@@ -21,15 +21,21 @@ const (
 	NSQ  Kind = "nsqlookupd" // nsqlookupd v1.3.0 (github.com/nsqio/nsq/nsqlookupd)
 )
 
-// ParseKind accepts "ours"/"lookupd" and "nsq"/"nsqlookupd".
+// Merged is the merged DNS server (lookupctl dns, package
+// lookup/mergeddns) of the DNS benchmark.
+const Merged Kind = "merged"
+
+// ParseKind accepts "ours"/"lookupd", "nsq"/"nsqlookupd" and "merged".
 func ParseKind(s string) (Kind, error) {
 	switch strings.ToLower(s) {
 	case "ours", "lookupd":
 		return Ours, nil
 	case "nsq", "nsqlookupd":
 		return NSQ, nil
+	case "merged":
+		return Merged, nil
 	}
-	return "", fmt.Errorf("unknown daemon %q (want ours or nsq)", s)
+	return "", fmt.Errorf("unknown daemon %q (want ours, nsq or merged)", s)
 }
 
 // announcePrefix starts the one line a serving daemon process writes to
@@ -39,7 +45,13 @@ const announcePrefix = "lookupbench-serve "
 // Announce writes the line ExecLauncher waits for: the daemon's kind, pid
 // and bound addresses. Call it once, after binding, from the serve mode.
 func Announce(w io.Writer, kind Kind, tcpAddr, httpAddr string) error {
-	_, err := fmt.Fprintf(w, "%skind=%s pid=%d tcp=%s http=%s\n", announcePrefix, kind, os.Getpid(), tcpAddr, httpAddr)
+	return AnnounceDNS(w, kind, tcpAddr, httpAddr, "")
+}
+
+// AnnounceDNS is Announce with the DNS address too (empty: none). The
+// merged DNS server has only that one.
+func AnnounceDNS(w io.Writer, kind Kind, tcpAddr, httpAddr, dnsAddr string) error {
+	_, err := fmt.Fprintf(w, "%skind=%s pid=%d tcp=%s http=%s dns=%s\n", announcePrefix, kind, os.Getpid(), tcpAddr, httpAddr, dnsAddr)
 	return err
 }
 
@@ -51,6 +63,7 @@ type Process struct {
 	Kind     Kind
 	TCPAddr  string
 	HTTPAddr string
+	DNSAddr  string // UDP and TCP; empty when the process serves no DNS
 }
 
 // Launcher starts a daemon process of the given kind serving on free
@@ -102,9 +115,11 @@ func (l ExecLauncher) Launch(ctx context.Context, kind Kind) (*Process, error) {
 			p.TCPAddr = v
 		case "http":
 			p.HTTPAddr = v
+		case "dns":
+			p.DNSAddr = v
 		}
 	}
-	if pid != pp.PID() || p.TCPAddr == "" || p.HTTPAddr == "" {
+	if pid != pp.PID() || (p.TCPAddr == "" || p.HTTPAddr == "") && p.DNSAddr == "" {
 		_ = pp.Stop(stopTimeout)
 		return nil, fmt.Errorf("bad announce line %q", line)
 	}

@@ -289,12 +289,20 @@ func (s *Server) sizeLimit(req *dns.Msg, querySize int, tcp bool) int {
 	return querySize
 }
 
-// fit packs resp into at most limit bytes. What does not fit goes in this
-// order: the additional section (except OPT), the authority section, then
+// fit packs resp into at most limit bytes, compressing names only when
+// that is needed to fit. What does not fit even so goes in this order: the additional section (except OPT), the authority section, then
 // answer records, setting TC; over UDP (partial) all answer records go, so
 // the client retries over TCP for the whole answer. It returns nil if
 // even the bare reply does not fit, and whether it set TC.
 func fit(resp *dns.Msg, limit int, tcp bool) ([]byte, bool) {
+	// Most answers fit without name compression, which is the costly part
+	// of packing; measuring without it is cheap.
+	resp.Compress = false
+	if resp.Len() <= limit {
+		if b, err := resp.Pack(); err == nil && len(b) <= limit {
+			return b, resp.Truncated
+		}
+	}
 	resp.Compress = true
 	if resp.Len() > limit {
 		var opt []dns.RR

@@ -107,3 +107,34 @@ func FuzzRespond(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkRespond_SRV4 is one UDP SRV query with EDNS0 for a topic of
+// four producers (host names, as nsqd broadcasts by default) through the
+// whole query path: parse, source, records, pack.
+func BenchmarkRespond_SRV4(b *testing.B) {
+	ps := []Producer{
+		{BroadcastAddress: "nsqd-1.example.com", TCPPort: 4150},
+		{BroadcastAddress: "nsqd-2.example.com", TCPPort: 4150},
+		{BroadcastAddress: "nsqd-3.example.com", TCPPort: 4150},
+		{BroadcastAddress: "nsqd-4.example.com", TCPPort: 4150},
+	}
+	src := SourceFunc(func(context.Context, string) (Answer, error) { return Answer{Producers: ps}, nil })
+	s, err := New(src, Options{Address: "127.0.0.1:0", TTL: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	m := new(dns.Msg)
+	m.SetQuestion("_orders._tcp.lookupd.", dns.TypeSRV)
+	m.SetEdns0(1232, false)
+	q, err := m.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if s.respond(context.Background(), q, false) == nil {
+			b.Fatal("no answer")
+		}
+	}
+}

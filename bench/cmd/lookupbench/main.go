@@ -40,6 +40,11 @@ type flags struct {
 	tenKTopics int
 	out        string
 	cfg        bench.Config
+
+	dns           bool
+	lookupds      int
+	serveDNS      bool
+	serveLookupds string
 }
 
 func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
@@ -70,6 +75,12 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&f.cfg.StormTimeout, "storm-timeout", d.StormTimeout, "fail if /nodes is not empty this long after the disconnect storm")
 	fs.DurationVar(&f.cfg.Settle, "settle", d.Settle, "at most this long waiting for the daemon's RSS to settle before a reading")
 	fs.StringVar(&f.cfg.ProfileDir, "profile", "", "write CPU profiles of the daemon per phase to this directory")
+	dd := bench.DefaultDNSConfig()
+	fs.BoolVar(&f.dns, "dns", false, fmt.Sprintf("DNS benchmark: queries/s on one lookupd and on the merged server beside /lookup and clientmerge "+
+		"(defaults: %d producers x %d topics, -lookupds %d; writes bench/results/dns.json unless -out is given)", dd.Producers, dd.Topics, dd.Lookupds))
+	fs.IntVar(&f.lookupds, "lookupds", dd.Lookupds, "-dns: lookupds behind the merged server")
+	fs.BoolVar(&f.serveDNS, "serve-dns", false, "internal: with -serve=ours, serve DNS too")
+	fs.StringVar(&f.serveLookupds, "serve-lookupds", "", "internal: with -serve=merged, the lookupds' HTTP addresses, comma-separated")
 	return fs
 }
 
@@ -104,7 +115,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if f.serve != "" {
 		kind, err := bench.ParseKind(f.serve)
 		if err == nil {
-			err = serve(ctx, kind, f.daemonLog, stdin, stdout)
+			err = serve(ctx, kind, f, stdin, stdout)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "lookupbench -serve: %v\n", err)
@@ -120,6 +131,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	l := bench.ExecLauncher{Path: exe, Env: []string{childEnv + "=1"}, Args: func(k bench.Kind) []string {
 		return []string{"-serve=" + string(k), "-daemon-log-level=" + f.daemonLog}
 	}}
+	if f.dns {
+		return runDNS(ctx, fs, f, l, args, stdout, stderr)
+	}
 	rep, err := measure(ctx, l, f, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "lookupbench: %v\n", err)
@@ -209,7 +223,10 @@ func mdPath(jsonPath string) string {
 	return strings.TrimSuffix(jsonPath, filepath.Ext(jsonPath)) + ".md"
 }
 
-func write(path string, rep *bench.Report, md string) error {
+func write(path string, rep *bench.Report, md string) error { return writeJSON(path, rep, md) }
+
+// writeJSON writes rep as indented JSON to path and md beside it.
+func writeJSON(path string, rep any, md string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
@@ -268,4 +285,67 @@ func signalContext() context.Context {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
 	return ctx
+}
+
+// runDNS runs the DNS benchmark and writes its report.
+func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher, args []string, stdout, stderr io.Writer) int {
+	cfg := bench.DefaultDNSConfig()
+	cfg.Lookupds = f.lookupds
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	// The scale flags apply when given; otherwise the DNS defaults do.
+	for _, o := range []struct {
+		name     string
+		dst, src *int
+	}{
+		{"producers", &cfg.Producers, &f.cfg.Producers}, {"topics", &cfg.Topics, &f.cfg.Topics},
+		{"share", &cfg.Share, &f.cfg.Share}, {"clients", &cfg.Clients, &f.cfg.Clients}, {"slices", &cfg.Slices, &f.cfg.Slices},
+	} {
+		if set[o.name] {
+			*o.dst = *o.src
+		}
+	}
+	if set["duration"] {
+		cfg.Duration = f.cfg.Duration
+	}
+	if set["seed"] {
+		cfg.Seed = f.cfg.Seed
+	}
+	ls := bench.DNSLaunchers{
+		Lookupd: func(ctx context.Context) (*bench.Process, error) {
+			dl := l
+			dl.Args = func(bench.Kind) []string {
+				return []string{"-serve=ours", "-serve-dns", "-daemon-log-level=" + f.daemonLog}
+			}
+			return dl.Launch(ctx, bench.Ours)
+		},
+		Merged: func(ctx context.Context, httpAddrs []string) (*bench.Process, error) {
+			ml := l
+			ml.Args = func(bench.Kind) []string {
+				return []string{"-serve=merged", "-serve-lookupds=" + strings.Join(httpAddrs, ","), "-daemon-log-level=" + f.daemonLog}
+			}
+			return ml.Launch(ctx, bench.Merged)
+		},
+	}
+	rep, err := bench.RunDNS(ctx, ls, cfg, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "lookupbench: %v\n", err)
+		return 1
+	}
+	rep.Command = "lookupbench " + strings.Join(args, " ")
+	rep.Machine = machine()
+	md := rep.Markdown()
+	fmt.Fprint(stdout, md)
+	out := f.out
+	if !set["out"] {
+		out = filepath.Join("bench", "results", "dns.json")
+	}
+	if out != "" {
+		if err := writeJSON(out, rep, md); err != nil {
+			fmt.Fprintf(stderr, "lookupbench: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "wrote %s and %s\n", out, mdPath(out))
+	}
+	return 0
 }

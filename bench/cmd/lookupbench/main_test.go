@@ -183,3 +183,42 @@ func TestFlags(t *testing.T) {
 		t.Errorf("-serve=bogus exited %d, want 1", code)
 	}
 }
+
+// TestSmokeDNS runs the DNS benchmark at a tiny scale end to end: two
+// lookupd processes with DNS, the merged server process, all four loads
+// (every answer checked), and the JSON and markdown outputs.
+func TestSmokeDNS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes")
+	}
+	out := filepath.Join(t.TempDir(), "dns.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-dns", "-lookupds=2", "-producers=12", "-topics=6", "-share=3", "-clients=2",
+		"-duration=400ms", "-slices=2", "-out=" + out}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("run exited %d\nstderr:\n%s", code, stderr.String())
+	}
+	var rep bench.DNSReport
+	js, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	want := []string{bench.LoadLookupdDNS, bench.LoadLookupdHTTP, bench.LoadMergedDNS, bench.LoadMergedLibrary}
+	if len(rep.Loads) != len(want) {
+		t.Fatalf("%d loads, want %d", len(rep.Loads), len(want))
+	}
+	for i, l := range rep.Loads {
+		if l.Name != want[i] || l.Count == 0 || l.Rate <= 0 || l.P50 <= 0 || l.P99 < l.P50 {
+			t.Errorf("load %d: %+v", i, l)
+		}
+	}
+	md, err := os.ReadFile(strings.TrimSuffix(out, ".json") + ".md")
+	if err != nil || !strings.Contains(string(md), bench.LoadMergedDNS) || !strings.Contains(stdout.String(), "answers/s") {
+		t.Errorf("markdown: %v\n%s", err, md)
+	}
+}

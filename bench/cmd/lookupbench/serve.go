@@ -4,17 +4,26 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"strings"
 
 	"github.com/nsqio/nsq/nsqlookupd"
 
 	"github.com/lookupd/lookupd/bench"
+	"github.com/lookupd/lookupd/clientmerge"
+	"github.com/lookupd/lookupd/clientmerge/ctl"
 	"github.com/lookupd/lookupd/lookup"
+	"github.com/lookupd/lookupd/lookup/config"
+	"github.com/lookupd/lookupd/lookup/dnsserver"
+	"github.com/lookupd/lookupd/lookup/mergeddns"
 )
 
 // serve runs one daemon of the given kind on free 127.0.0.1 ports,
 // announces its addresses on stdout and serves until ctx ends or stdin
 // reaches EOF (the load generator closes it, or died).
-func serve(ctx context.Context, kind bench.Kind, logLevel string, stdin io.Reader, stdout io.Writer) error {
+func serve(ctx context.Context, kind bench.Kind, f flags, stdin io.Reader, stdout io.Writer) error {
+	logLevel := f.daemonLog
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -26,18 +35,23 @@ func serve(ctx context.Context, kind bench.Kind, logLevel string, stdin io.Reade
 	}()
 	switch kind {
 	case bench.Ours:
-		return serveOurs(ctx, logLevel, stdout)
+		return serveOurs(ctx, logLevel, f.serveDNS, stdout)
 	case bench.NSQ:
 		return serveNSQ(ctx, logLevel, stdout)
+	case bench.Merged:
+		return serveMerged(ctx, logLevel, strings.Split(f.serveLookupds, ","), stdout)
 	}
 	return fmt.Errorf("unknown daemon %q", kind)
 }
 
-func serveOurs(ctx context.Context, logLevel string, stdout io.Writer) error {
+func serveOurs(ctx context.Context, logLevel string, withDNS bool, stdout io.Writer) error {
 	opts := lookup.NewOptions()
 	opts.TCPAddress = "127.0.0.1:0"
 	opts.HTTPAddress = "127.0.0.1:0"
 	opts.BroadcastAddress = "127.0.0.1"
+	if withDNS {
+		opts.DNSAddress = "127.0.0.1:0"
+	}
 	if err := opts.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return err
 	}
@@ -45,7 +59,45 @@ func serveOurs(ctx context.Context, logLevel string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := bench.Announce(stdout, bench.Ours, srv.TCPAddr().String(), srv.HTTPAddr().String()); err != nil {
+	dnsAddr := ""
+	if a, ok := srv.DNSAddr(); ok {
+		dnsAddr = a.String()
+	}
+	if err := bench.AnnounceDNS(stdout, bench.Ours, srv.TCPAddr().String(), srv.HTTPAddr().String(), dnsAddr); err != nil {
+		srv.Close()
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+// serveMerged runs the merged DNS server (lookupctl dns) over the lookupds
+// at httpAddrs.
+func serveMerged(ctx context.Context, logLevel string, httpAddrs []string, stdout io.Writer) error {
+	var lvl config.LogLevel
+	if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	c, err := clientmerge.New(httpAddrs, clientmerge.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdleConnections()
+	d := ctl.NewOptions() // lookupctl dns's defaults
+	srv, err := mergeddns.NewServer(c, dnsserver.Options{
+		Address:           "127.0.0.1:0",
+		Zone:              d.DNSZone,
+		TTL:               d.DNSTTL,
+		MaxUDPSize:        d.DNSMaxUDPSize,
+		MaxTCPConnections: d.DNSMaxTCPConnections,
+		TCPIdleTimeout:    d.DNSTCPIdleTimeout,
+		UDPWorkers:        d.DNSUDPWorkers,
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := bench.AnnounceDNS(stdout, bench.Merged, "", "", srv.Addr().String()); err != nil {
 		srv.Close()
 		return err
 	}
