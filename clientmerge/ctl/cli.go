@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lookupd/lookupd/clientmerge"
+	"github.com/lookupd/lookupd/clientmerge/credentials"
 )
 
 // Exit codes of Main.
@@ -66,6 +67,8 @@ Flags (anywhere on the line; --flag and -flag are the same):
   -o, --output FORMAT          table (default) or json. watch prints one JSON
                                object per line
   --timeout DURATION           bound on each lookupd's answer (default 5s)
+  --auth-token-file FILE       bearer token for lookupds run with --auth-file:
+                               read (for --auth-reads) or admin (ui actions)
   --interval DURATION          watch, ui: health probe interval, and polling
                                interval for lookupds without blocking
                                queries (default 500ms)
@@ -178,7 +181,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return ExitUsage, &usageError{msg: err.Error()}
 		}
 	}
-	cl, err := NewCluster(addrs, opts.Timeout, nil)
+	var cmOpts []clientmerge.Option
+	if opts.AuthTokenFile != "" {
+		token, err := credentials.ReadTokenFile(opts.AuthTokenFile)
+		if err != nil {
+			return ExitUsage, &usageError{msg: fmt.Sprintf("--auth-token-file: %v", err)}
+		}
+		cmOpts = append(cmOpts, clientmerge.WithBearerToken(token))
+	}
+	cl, err := NewCluster(addrs, opts.Timeout, nil, cmOpts...)
 	if err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}
 	}

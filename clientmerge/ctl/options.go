@@ -32,6 +32,9 @@ type Options struct {
 	// EnableActions lets the web view tombstone producers and delete
 	// topics and channels.
 	EnableActions bool `flag:"enable-actions" help:"ui: offer tombstoning producers and deleting topics and channels"`
+	// AuthTokenFile names a file holding the bearer token sent to every
+	// lookupd (clientmerge.WithBearerToken); empty: none.
+	AuthTokenFile string `flag:"auth-token-file" help:"file holding the bearer token sent to every lookupd run with --auth-file: a read token (for --auth-reads), or an admin token for the ui's actions"`
 	// FeedSize bounds the web view's change feed.
 	FeedSize int `flag:"feed-size" help:"ui: changes kept in the change feed"`
 
@@ -174,6 +177,7 @@ func flagSet(o *Options) *flag.FlagSet {
 	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "")
 	fs.BoolVar(&o.EnableActions, "enable-actions", o.EnableActions, "")
 	fs.IntVar(&o.FeedSize, "feed-size", o.FeedSize, "")
+	fs.StringVar(&o.AuthTokenFile, "auth-token-file", o.AuthTokenFile, "")
 	fs.StringVar(&o.DNSAddress, "dns-address", o.DNSAddress, "")
 	fs.StringVar(&o.DNSZone, "dns-zone", o.DNSZone, "")
 	fs.DurationVar(&o.DNSTTL, "dns-ttl", o.DNSTTL, "")

@@ -32,12 +32,17 @@ func startUI(t *testing.T, c *testCluster, actions bool, interval time.Duration)
 	opts.HTTPAddress = "127.0.0.1:0"
 	opts.Interval = interval
 	opts.EnableActions = actions
-	log := slog.New(slog.NewTextHandler(t.Output(), nil))
-	cl, err := NewCluster(c.addrs, opts.Timeout, log)
+	cl, err := NewCluster(c.addrs, opts.Timeout, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewServer(cl, opts, log)
+	return serveUI(t, cl, opts)
+}
+
+// serveUI runs the web view over cl until the test ends, then closes cl.
+func serveUI(t *testing.T, cl *Cluster, opts *Options) *Server {
+	t.Helper()
+	s, err := NewServer(cl, opts, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
