@@ -94,9 +94,18 @@ func TestChaos_CatchesLostRegistration(t *testing.T) {
 		t.Fatalf("no lookupd was restarted: %v", sum.Faults)
 	}
 	kinds := violationKinds(sum)
-	for _, want := range []string{"lookupd-presence", "final-match"} {
-		if !slices.Contains(kinds, want) {
-			t.Errorf("lost registrations produced no %s violation; violations: %q", want, sum.Details)
+	// The end state is compared whatever happened on the way, so the lost
+	// registrations always show there. Presence checks are skipped while
+	// the harness itself is starved of CPU (a stall), so on a loaded
+	// machine they may miss every window; they are required only when no
+	// stall happened.
+	want := []string{"final-match"}
+	if sum.Stalls == 0 {
+		want = append(want, "lookupd-presence")
+	}
+	for _, w := range want {
+		if !slices.Contains(kinds, w) {
+			t.Errorf("lost registrations produced no %s violation (%d harness stalls); violations: %q", w, sum.Stalls, sum.Details)
 		}
 	}
 	// Only what the fault explains: the daemons themselves stayed sound.
