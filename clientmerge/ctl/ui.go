@@ -33,8 +33,9 @@ type Server struct {
 	lookupds []byte // latest "lookupds" event data
 	cluster  []byte // latest "cluster" event data
 	feed     []feedEntry
-	seq      int // feed entries ever added
-	feedVer  int // bumped on every change of feed
+	feedJSON []byte // feed, marshalled once per change for every stream
+	seq      int    // feed entries ever added
+	feedVer  int    // bumped on every change of feed
 	subs     map[chan struct{}]struct{}
 	stopping bool
 }
@@ -162,7 +163,6 @@ func (s *Server) setLookupds(hs []Health) {
 	b, _ := json.Marshal(out)
 	s.mu.Lock()
 	s.lookupds = b
-	s.feedVer++
 	s.mu.Unlock()
 	s.notify()
 }
@@ -251,6 +251,7 @@ func (s *Server) addEvents(evs []Event, pending map[trackKey]int) {
 			delete(pending, k)
 		}
 	}
+	s.feedJSON, _ = json.Marshal(s.feed)
 	s.feedVer++
 	s.mu.Unlock()
 	s.notify()
@@ -312,7 +313,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		l, c, fv := s.lookupds, s.cluster, s.feedVer
 		var feed []byte
 		if fv != lastFeed {
-			feed, _ = json.Marshal(s.feed)
+			feed = s.feedJSON
+			if feed == nil {
+				feed = []byte("null") // as json.Marshal of the empty feed
+			}
 		}
 		s.mu.Unlock()
 		var buf bytes.Buffer
