@@ -22,7 +22,9 @@ func (c *conn) admit(body []byte) (*auth.Grant, error) {
 		return nil, err
 	}
 	if token == "" {
-		src := limit.Source(c.c.RemoteAddr()).Addr()
+		// The address itself, not its per-source key: that is a /64 for
+		// IPv6, and would miss a --tcp-allow prefix longer than /64.
+		src := limit.Addr(c.c.RemoteAddr())
 		if slices.ContainsFunc(c.s.opts.Allow, func(p netip.Prefix) bool { return p.Contains(src) }) {
 			return nil, nil
 		}

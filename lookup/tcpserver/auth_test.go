@@ -181,3 +181,36 @@ func TestConn_AuthOffIgnoresToken(t *testing.T) {
 		c.expect("OK")
 	})
 }
+
+// --tcp-allow matches a producer's own address, not the /64 that
+// per-source limits count IPv6 addresses under: a /128 (or any prefix
+// longer than /64) admits that host and no other, and an IPv4-mapped
+// address counts as IPv4.
+func TestConn_AuthAllowHost(t *testing.T) {
+	tests := []struct {
+		name, allow, from, want string
+	}{
+		{name: "ipv6 host", allow: "2001:db8::1/128", from: "2001:db8::1", want: "{"},
+		{name: "ipv6 neighbour in the same /64", allow: "2001:db8::1/128", from: "2001:db8::2", want: "E_UNAUTHORIZED"},
+		{name: "ipv6 /96", allow: "2001:db8::ab:0/112", from: "2001:db8::ab:7", want: "{"},
+		{name: "ipv4-mapped", allow: "192.0.2.7/32", from: "::ffff:192.0.2.7", want: "{"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				db := registry.New(registry.Options{})
+				_, l, stop := runPipeServerWith(t, db, tcpserver.Options{
+					RequireAuth: true, Auth: testTokens(t), Allow: []netip.Prefix{netip.MustParsePrefix(tc.allow)},
+				})
+				defer stop()
+				c := pipeClient{t: t, c: l.dialFrom(net.ParseIP(tc.from))}
+				defer c.c.Close()
+				c.send(nsq.MagicV1)
+				c.send(identifyWith(t, nil))
+				if got := c.reply(); !strings.HasPrefix(got, tc.want) {
+					t.Fatalf("IDENTIFY from %s with --tcp-allow %s: reply %q, want %q", tc.from, tc.allow, got, tc.want)
+				}
+			})
+		})
+	}
+}

@@ -13,22 +13,23 @@ import (
 // would let it take any number of slots). IPv4-mapped IPv6 addresses count
 // as IPv4. An address that is not IP (a pipe, a Unix socket) yields the
 // zero Prefix, which is one shared source.
-func Source(a net.Addr) netip.Prefix {
-	var ap netip.AddrPort
+func Source(a net.Addr) netip.Prefix { return SourceOf(Addr(a)) }
+
+// Addr returns the IP address of a remote address, unmapped (an
+// IPv4-mapped IPv6 address is returned as IPv4) and without zone, for
+// matching it against networks; the zero Addr if a is not IP.
+func Addr(a net.Addr) netip.Addr {
 	switch x := a.(type) {
 	case *net.TCPAddr:
-		ap = x.AddrPort()
-	default:
-		if a == nil {
-			return netip.Prefix{}
-		}
-		p, err := netip.ParseAddrPort(a.String())
-		if err != nil {
-			return netip.Prefix{}
-		}
-		ap = p
+		return x.AddrPort().Addr().Unmap().WithZone("")
+	case nil:
+		return netip.Addr{}
 	}
-	return SourceOf(ap.Addr())
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap().WithZone("")
 }
 
 // SourceString is Source for an address written as host:port, such as
