@@ -50,15 +50,8 @@ func (c *Cluster) Live(ctx context.Context, topic string, interval time.Duration
 		if topic != "" {
 			wg.Go(func() {
 				clientmerge.Watch(ctx, cl, clientmerge.LookupQuery(topic), interval, func(r *clientmerge.LookupResult) {
-					var topics []string
-					if len(r.Responses) > 0 && !r.Responses[0].TopicNotFound {
-						topics = []string{topic}
-					}
-					nodes := make([]clientmerge.Node, len(r.Producers))
-					for j, p := range r.Producers {
-						nodes[j] = clientmerge.Node{ProducerInfo: p.ProducerInfo, Topics: []string{topic}, Tombstones: []bool{false}}
-					}
-					send(liveUpdate{i: i, topics: &topics, nodes: &nodes})
+					v := topicOnly(topic, r)
+					send(liveUpdate{i: i, topics: &v.topics, nodes: &v.nodes})
 				})
 			})
 			continue

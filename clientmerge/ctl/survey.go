@@ -232,11 +232,19 @@ func (c *Cluster) Channels(ctx context.Context, topic string) ([]Listed, []Looku
 	return presence(len(lists), lists), states
 }
 
-// topicView is what one lookupd answered to /lookup for one topic.
-type topicView struct {
-	known     bool
-	producers []clientmerge.Producer
-	channels  []string
+// topicOnly is one lookupd's /lookup answer for topic as a lookupdView:
+// the topic when the lookupd knows it, and its producers, each carrying
+// that one topic.
+func topicOnly(topic string, r *clientmerge.LookupResult) lookupdView {
+	var v lookupdView
+	if len(r.Responses) > 0 && !r.Responses[0].TopicNotFound {
+		v.topics = []string{topic}
+	}
+	v.nodes = make([]clientmerge.Node, len(r.Producers))
+	for j, p := range r.Producers {
+		v.nodes[j] = clientmerge.Node{ProducerInfo: p.ProducerInfo, Topics: []string{topic}, Tombstones: []bool{false}}
+	}
+	return v
 }
 
 // TopicSurvey asks every lookupd for /lookup?topic= and returns a Survey
@@ -244,24 +252,21 @@ type topicView struct {
 // topic's channels with the lookupds listing each. A lookupd that answers
 // TOPIC_NOT_FOUND lists nothing.
 func (c *Cluster) TopicSurvey(ctx context.Context, topic string) (*Survey, []Listed) {
-	views, states := perLookupd(ctx, c, func(ctx context.Context, cl *clientmerge.Client) (topicView, error) {
+	type answer struct {
+		view     lookupdView
+		channels []string
+	}
+	answers, states := perLookupd(ctx, c, func(ctx context.Context, cl *clientmerge.Client) (answer, error) {
 		r, err := cl.Lookup(ctx, topic)
 		if err != nil {
-			return topicView{}, err
+			return answer{}, err
 		}
-		known := len(r.Responses) > 0 && !r.Responses[0].TopicNotFound
-		return topicView{known: known, producers: r.Producers, channels: r.Channels}, nil
+		return answer{view: topicOnly(topic, r), channels: r.Channels}, nil
 	})
-	lv := make([]lookupdView, len(views))
-	chans := make([][]string, len(views))
-	for i, v := range views {
-		if v.known {
-			lv[i].topics = []string{topic}
-		}
-		chans[i] = v.channels
-		for _, p := range v.producers {
-			lv[i].nodes = append(lv[i].nodes, clientmerge.Node{ProducerInfo: p.ProducerInfo, Topics: []string{topic}, Tombstones: []bool{false}})
-		}
+	views := make([]lookupdView, len(answers))
+	chans := make([][]string, len(answers))
+	for i, a := range answers {
+		views[i], chans[i] = a.view, a.channels
 	}
-	return buildSurvey(time.Now(), states, lv), presence(len(views), chans)
+	return buildSurvey(time.Now(), states, views), presence(len(answers), chans)
 }
