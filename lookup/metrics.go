@@ -26,14 +26,12 @@ func newMetrics(s *Server, hm *httpMetrics) http.Handler {
 	reg.MustRegister(hm.requests, hm.duration)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(newStatsCollector(s.db.Stats, s.tcp.Stats))
-	// s.api does not exist yet: read it at scrape time.
+	// s.api does not exist yet: read it at scrape time (here and below).
 	reg.MustRegister(newBlockingCollector(func() httpapi.BlockingStats { return s.api.BlockingStats() }))
 	if s.dns != nil {
 		reg.MustRegister(newDNSCollector(s.dns.Stats))
 	}
-	for _, c := range limitCounters(s) {
-		reg.MustRegister(c)
-	}
+	reg.MustRegister(newLimitCollector(s.tcp.Stats, func() httpapi.Stats { return s.api.Stats() }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "lookupd", Name: "build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": config.Version, "compat": CompatVersion},
@@ -44,35 +42,37 @@ func newMetrics(s *Server, hm *httpMetrics) http.Handler {
 // authHelp describes lookupd_auth_refused_total.
 const authHelp = "Requests refused by --auth-file or --tcp-allow: unauthorized (HTTP 401, refused IDENTIFY) or forbidden (HTTP 403, REGISTER of a topic the token does not cover)."
 
-// limitCounters are the counters of refusals by the limits that hold with
-// no configuration (see the README's threat model), each read at scrape
-// time.
-func limitCounters(s *Server) []prometheus.Collector {
-	counter := func(name, help string, labels prometheus.Labels, f func() float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Namespace: "lookupd", Name: name, Help: help, ConstLabels: labels,
-		}, f)
-	}
-	return []prometheus.Collector{
-		counter("tcp_connections_rejected_per_ip_total", "TCP connections refused by --max-tcp-clients-per-ip.", nil,
-			func() float64 { return float64(s.tcp.Stats().RejectedPerSource) }),
-		counter("tcp_handshake_timeouts_total", "TCP connections closed by --handshake-timeout.", nil,
-			func() float64 { return float64(s.tcp.Stats().HandshakeTimeouts) }),
-		counter("blocking_queries_capped_per_ip_total", "Blocking queries answered at once because their address held --max-blocking-queries-per-ip.", nil,
-			func() float64 { return float64(s.api.BlockingStats().CappedPerSource) }),
-		counter("http_creates_refused_total", "POST /topic/create and /channel/create refused by a limit.", prometheus.Labels{"limit": "max-topics"},
-			func() float64 { return float64(s.api.Stats().TopicsCapped) }),
-		counter("http_creates_refused_total", "POST /topic/create and /channel/create refused by a limit.", prometheus.Labels{"limit": "max-channels-per-topic"},
-			func() float64 { return float64(s.api.Stats().ChannelsCapped) }),
-		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "http", "reason": "unauthorized"},
-			func() float64 { return float64(s.api.Stats().Unauthorized) }),
-		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "http", "reason": "forbidden"},
-			func() float64 { return float64(s.api.Stats().Forbidden) }),
-		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "tcp", "reason": "unauthorized"},
-			func() float64 { return float64(s.tcp.Stats().Unauthorized) }),
-		counter("auth_refused_total", authHelp, prometheus.Labels{"port": "tcp", "reason": "forbidden"},
-			func() float64 { return float64(s.tcp.Stats().Forbidden) }),
-	}
+// limitStats is one reading of the counters of refusals by the limits
+// that hold with no configuration (see the README's threat model) and by
+// the tokens; the blocking-query one is in newBlockingCollector.
+type limitStats struct {
+	tcp tcpserver.Stats
+	api httpapi.Stats
+}
+
+// newLimitCollector reports the refusal counters, from one reading of
+// each source per scrape.
+func newLimitCollector(tcp func() tcpserver.Stats, api func() httpapi.Stats) *snapshotCollector[limitStats] {
+	c := &snapshotCollector[limitStats]{read: func() limitStats { return limitStats{tcp: tcp(), api: api()} }}
+	counter := prometheus.CounterValue
+	c.add("tcp_connections_rejected_per_ip_total", "TCP connections refused by --max-tcp-clients-per-ip.", counter,
+		func(s limitStats) int64 { return s.tcp.RejectedPerSource })
+	c.add("tcp_handshake_timeouts_total", "TCP connections closed by --handshake-timeout.", counter,
+		func(s limitStats) int64 { return s.tcp.HandshakeTimeouts })
+	const createsHelp = "POST /topic/create and /channel/create refused by a limit."
+	c.addLabeled("http_creates_refused_total", createsHelp, prometheus.Labels{"limit": "max-topics"}, counter,
+		func(s limitStats) int64 { return int64(s.api.TopicsCapped) })
+	c.addLabeled("http_creates_refused_total", createsHelp, prometheus.Labels{"limit": "max-channels-per-topic"}, counter,
+		func(s limitStats) int64 { return int64(s.api.ChannelsCapped) })
+	c.addLabeled("auth_refused_total", authHelp, prometheus.Labels{"port": "http", "reason": "unauthorized"}, counter,
+		func(s limitStats) int64 { return int64(s.api.Unauthorized) })
+	c.addLabeled("auth_refused_total", authHelp, prometheus.Labels{"port": "http", "reason": "forbidden"}, counter,
+		func(s limitStats) int64 { return int64(s.api.Forbidden) })
+	c.addLabeled("auth_refused_total", authHelp, prometheus.Labels{"port": "tcp", "reason": "unauthorized"}, counter,
+		func(s limitStats) int64 { return s.tcp.Unauthorized })
+	c.addLabeled("auth_refused_total", authHelp, prometheus.Labels{"port": "tcp", "reason": "forbidden"}, counter,
+		func(s limitStats) int64 { return s.tcp.Forbidden })
+	return c
 }
 
 // snapshotCollector reports metrics that are all taken from one reading
@@ -89,7 +89,13 @@ type statMetric[S any] struct {
 }
 
 func (c *snapshotCollector[S]) add(name, help string, kind prometheus.ValueType, value func(S) int64) {
-	desc := prometheus.NewDesc(prometheus.BuildFQName("lookupd", "", name), help, nil, nil)
+	c.addLabeled(name, help, nil, kind, value)
+}
+
+// addLabeled is add for a metric with constant labels; several metrics
+// may share a name with different label values.
+func (c *snapshotCollector[S]) addLabeled(name, help string, labels prometheus.Labels, kind prometheus.ValueType, value func(S) int64) {
+	desc := prometheus.NewDesc(prometheus.BuildFQName("lookupd", "", name), help, nil, labels)
 	c.metrics = append(c.metrics, statMetric[S]{desc: desc, kind: kind, value: value})
 }
 
@@ -155,6 +161,8 @@ func newBlockingCollector(read func() httpapi.BlockingStats) *snapshotCollector[
 		func(s httpapi.BlockingStats) int64 { return int64(s.Woken) })
 	c.add("blocking_queries_capped_total", "Blocking queries answered at once because --max-blocking-queries were held.", counter,
 		func(s httpapi.BlockingStats) int64 { return int64(s.Capped) })
+	c.add("blocking_queries_capped_per_ip_total", "Blocking queries answered at once because their address held --max-blocking-queries-per-ip.", counter,
+		func(s httpapi.BlockingStats) int64 { return int64(s.CappedPerSource) })
 	return c
 }
 

@@ -1,10 +1,12 @@
 package lookup
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lookupd/lookupd/lookup/httpapi"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
 	"github.com/lookupd/lookupd/lookup/wire"
@@ -74,6 +76,60 @@ func TestStatsCollector_OneRegistryWalkPerScrape(t *testing.T) {
 			t.Fatalf("scrape %d: %d metrics %v, want %d", scrape, len(got), got, len(wantValues))
 		}
 		for name, v := range wantValues {
+			if got[name] != v {
+				t.Errorf("scrape %d: %s = %v, want %v", scrape, name, got[name], v)
+			}
+		}
+	}
+}
+
+// The refusal counters of one scrape come from one reading of the TCP
+// and HTTP counters, each under its own labels.
+func TestLimitCollector_OneReadingPerScrape(t *testing.T) {
+	tcpReads, apiReads := 0, 0
+	tcp := tcpserver.Stats{RejectedPerSource: 3, HandshakeTimeouts: 5, Unauthorized: 7, Forbidden: 11}
+	api := httpapi.Stats{TopicsCapped: 13, ChannelsCapped: 17, Unauthorized: 19, Forbidden: 23}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newLimitCollector(
+		func() tcpserver.Stats { tcpReads++; return tcp },
+		func() httpapi.Stats { apiReads++; return api },
+	))
+	want := map[string]float64{
+		"lookupd_tcp_connections_rejected_per_ip_total":                      3,
+		"lookupd_tcp_handshake_timeouts_total":                               5,
+		`lookupd_auth_refused_total{port="tcp",reason="unauthorized"}`:       7,
+		`lookupd_auth_refused_total{port="tcp",reason="forbidden"}`:          11,
+		`lookupd_http_creates_refused_total{limit="max-topics"}`:             13,
+		`lookupd_http_creates_refused_total{limit="max-channels-per-topic"}`: 17,
+		`lookupd_auth_refused_total{port="http",reason="unauthorized"}`:      19,
+		`lookupd_auth_refused_total{port="http",reason="forbidden"}`:         23,
+	}
+	for scrape := 1; scrape <= 2; scrape++ {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tcpReads != scrape || apiReads != scrape {
+			t.Fatalf("after %d scrapes: %d TCP and %d HTTP reads, want %d of each", scrape, tcpReads, apiReads, scrape)
+		}
+		got := make(map[string]float64)
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				name := mf.GetName()
+				if lps := m.GetLabel(); len(lps) > 0 {
+					var parts []string
+					for _, lp := range lps {
+						parts = append(parts, lp.GetName()+`="`+lp.GetValue()+`"`)
+					}
+					name += "{" + strings.Join(parts, ",") + "}"
+				}
+				got[name] = m.GetCounter().GetValue()
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("scrape %d: %v, want %v", scrape, got, want)
+		}
+		for name, v := range want {
 			if got[name] != v {
 				t.Errorf("scrape %d: %s = %v, want %v", scrape, name, got[name], v)
 			}
