@@ -12,7 +12,7 @@ RELEASE_LDFLAGS = -s -w -X github.com/lookupd/lookupd/lookup/config.Version=$(VE
 IMAGE ?= lookupd:$(VERSION)
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 
-.PHONY: all build test vet lint fuzz demo bench chaos release image clean
+.PHONY: all build test vet lint fuzz demo bench chaos scale release image clean
 
 all: build
 
@@ -47,6 +47,13 @@ bench:
 # The long fault-injection, load and bad-input runs (a few minutes).
 chaos:
 	$(GO) test -count=1 -v -timeout 30m -run 'TestChaos$$|TestChaos_CatchesLostRegistration$$|TestLoad$$|TestBadInput$$' ./bench/chaos/ -chaos.long
+
+# The many-host scale run (root; about 5 minutes): 10 lookupd hosts, 10,000
+# producers on 5 hosts, 3 consumer hosts, each in a network namespace the run
+# makes and removes. Figures: bench/results/netscale.{json,md}, bench/README.md.
+scale:
+	$(GO) build -o bin/netscale ./bench/cmd/netscale
+	bin/netscale -out bench/results/netscale.json -md bench/results/netscale.md
 
 # Static binaries of lookupd, producerd and lookupctl for every platform in
 # PLATFORMS, named DIST/NAME-OS-ARCH, with DIST/SHA256SUMS over them.
