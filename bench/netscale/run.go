@@ -246,6 +246,7 @@ func (cl *cluster) startHosts(ctx context.Context) error {
 				"--inactive-producer-timeout=" + cl.cfg.InactiveTimeout.String(),
 				"--client-idle-timeout=" + cl.cfg.IdleTimeout.String(),
 				"--max-tcp-clients=0",
+				"--max-tcp-clients-per-ip=0", // a producer host is thousands of producers on one address
 				"--log-level=warn",
 			}
 			cl.lookupds = append(cl.lookupds, hh)
