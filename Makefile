@@ -48,7 +48,7 @@ bench:
 chaos:
 	$(GO) test -count=1 -v -timeout 30m -run 'TestChaos$$|TestChaos_CatchesLostRegistration$$|TestLoad$$|TestBadInput$$' ./bench/chaos/ -chaos.long
 
-# The many-host scale run (root; about 5 minutes): 10 lookupd hosts, 10,000
+# The many-host scale run (root; about 6 minutes): 10 lookupd hosts, 10,000
 # producers on 5 hosts, 3 consumer hosts, each in a network namespace the run
 # makes and removes. Figures: bench/results/netscale.{json,md}, bench/README.md.
 scale:
