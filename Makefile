@@ -12,7 +12,7 @@ RELEASE_LDFLAGS = -s -w -X github.com/lookupd/lookupd/lookup/config.Version=$(VE
 IMAGE ?= lookupd:$(VERSION)
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 
-.PHONY: all build test vet lint fuzz demo bench chaos scale release image clean
+.PHONY: all build test vet lint fuzz demo bench converge chaos scale release image clean
 
 all: build
 
@@ -43,6 +43,11 @@ demo: build
 # Paired benchmark against nsqlookupd v1.3.0 at 1,000 x 100 x 2 (about 3 minutes).
 bench:
 	$(GO) run ./bench/cmd/lookupbench -pair
+
+# Convergence with blocking queries: 1,000 watchers on 3 lookupds beside the same watchers polling
+# 3 nsqlookupd, memory per blocked query, CPU per change beside waiters elsewhere (about 3 minutes).
+converge:
+	$(GO) run ./bench/cmd/convergebench
 
 # The long fault-injection, load and bad-input runs (a few minutes).
 chaos:

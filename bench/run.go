@@ -94,26 +94,10 @@ func (r *runner) stats() (proc.Stats, error) {
 // apart within 0.5%) or cfg.Settle passes, and returns the last reading.
 // It does nothing to the daemon.
 func (r *runner) settled() (proc.Stats, error) {
-	deadline := time.Now().Add(r.cfg.Settle)
-	prev, err := r.stats()
-	if err != nil {
-		return prev, err
+	if r.proc.Exited() {
+		return proc.Stats{}, fmt.Errorf("%s exited unexpectedly", r.proc.Kind)
 	}
-	for time.Now().Before(deadline) {
-		if err := proc.Sleep(r.ctx, 100*time.Millisecond); err != nil {
-			return prev, err
-		}
-		cur, err := r.stats()
-		if err != nil {
-			return cur, err
-		}
-		d := cur.RSS - prev.RSS
-		prev = cur
-		if d >= -cur.RSS/200 && d <= cur.RSS/200 {
-			break
-		}
-	}
-	return prev, nil
+	return SettledStats(r.ctx, r.proc.Process, r.cfg.Settle)
 }
 
 func (r *runner) run() error {

@@ -351,13 +351,13 @@ func runQuery[T, R any](ctx context.Context, c *Client, s spec[T, R]) (*R, error
 	// When ctx ends during the call, the lookupds that had not answered
 	// fail with its error and the answers that arrived still count.
 	bodies, resps := fanOut[T](ctx, c, s.query)
-	return combine(c, s, bodies, resps)
+	return combine(c, s, bodies, resps, true)
 }
 
 // combine applies the WithMinResponses rule to one answer (or failure) per
-// lookupd, merges, and keeps or serves the snapshot. bodies[i] counts only
-// when resps[i].Err is nil.
-func combine[T, R any](c *Client, s spec[T, R], bodies []T, resps []Response) (*R, error) {
+// lookupd, merges, and serves the snapshot or, with keep, keeps one.
+// bodies[i] counts only when resps[i].Err is nil.
+func combine[T, R any](c *Client, s spec[T, R], bodies []T, resps []Response, keep bool) (*R, error) {
 	var failed []*LookupdError
 	answers := make([]answer[T], 0, len(resps))
 	for i, r := range resps {
@@ -383,7 +383,7 @@ func combine[T, R any](c *Client, s spec[T, R], bodies []T, resps []Response) (*
 	r := s.merge(answers)
 	m := s.meta(r)
 	m.Responses, m.Answered = resps, len(answers)
-	if c.snaps != nil {
+	if keep && c.snaps != nil {
 		c.snaps.put(s.key, s.clone(r))
 	}
 	if len(failed) > 0 {

@@ -208,6 +208,7 @@ func (w *watcher[T, R]) merge(ctx context.Context, fn func(*R)) error {
 			select {
 			case u := <-w.updates:
 				apply(u)
+				changed = true
 			default:
 				break drain
 			}
@@ -224,11 +225,17 @@ func (w *watcher[T, R]) merge(ctx context.Context, fn func(*R)) error {
 			for i, addr := range order {
 				bodies[i], resps[i] = states[addr].body, states[addr].resp
 			}
-			res, err := combine(w.c, w.s, bodies, resps)
+			// The snapshot is kept only when the answer changed, not on
+			// every merge: most merges repeat what another lookupd
+			// already reported.
+			res, err := combine(w.c, w.s, bodies, resps, false)
 			failing = logPollError(w.log, failing, err)
 			if res != nil {
 				if st := w.state(res); !delivered || !slices.Equal(st, last) {
 					last, delivered = slices.Clone(st), true
+					if w.c.snaps != nil && !w.s.meta(res).Stale {
+						w.c.snaps.put(w.s.key, w.s.clone(res))
+					}
 					fn(res)
 				}
 			}

@@ -613,3 +613,187 @@ func TestBlocking_AnswerBytesAndKeepAlive(t *testing.T) {
 		t.Fatalf("second blocked query: reused=%v close=%v", got.reused, got.close)
 	}
 }
+
+// rawConn is one client connection read and written as bytes.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (r *rawConn) send(req string) {
+	r.t.Helper()
+	if _, err := io.WriteString(r.c, req); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// recv reads one response and returns its status, its header lines as
+// sent (Date left out) and its body.
+func (r *rawConn) recv() (string, string) {
+	r.t.Helper()
+	var head strings.Builder
+	for {
+		line, err := r.br.ReadString('\n')
+		if err != nil {
+			r.t.Fatalf("read response: %v (so far %q)", err, head.String())
+		}
+		if line == "\r\n" {
+			break
+		}
+		if !strings.HasPrefix(line, "Date: ") {
+			head.WriteString(line)
+		}
+	}
+	var n int
+	for _, l := range strings.Split(head.String(), "\r\n") {
+		if v, ok := strings.CutPrefix(l, "Content-Length: "); ok {
+			n, _ = strconv.Atoi(v)
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r.br, body); err != nil {
+		r.t.Fatal(err)
+	}
+	return head.String(), string(body)
+}
+
+func get11(target string, extra ...string) string {
+	return "GET " + target + " HTTP/1.1\r\nHost: lookupd\r\n" + strings.Join(extra, "") + "\r\n"
+}
+
+// After a blocked query is answered, its connection serves the client's
+// next requests: reads of the four endpoints in place, with the bytes the
+// HTTP server would send, and anything else through the HTTP server.
+func TestBlocking_ConnectionAfterAnswer(t *testing.T) {
+	e := startBlocking(t, nil)
+	e.producer(4150, "a c")
+	addr := e.d.HTTPAddr().String()
+	c := dialRaw(t, addr)
+	idx := func(head string) string {
+		for _, l := range strings.Split(head, "\r\n") {
+			if v, ok := strings.CutPrefix(l, httpapi.HeaderIndex+": "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no index in %q", head)
+		return ""
+	}
+	// A plain read through the server, then a blocked one answered by a
+	// change.
+	c.send(get11("/topics"))
+	head, _ := c.recv()
+	c.send(get11("/topics?index=" + idx(head) + "&wait=10m"))
+	e.waitBlocked(1)
+	lookuptest.Post(t, e.url("/topic/create?topic=b"))
+	if _, body := c.recv(); body != `{"topics":["a","b"]}` {
+		t.Fatalf("blocked answer %q", body)
+	}
+
+	// Reads now come from the connection's own loop; each must equal
+	// the server's answer byte for byte, Date aside.
+	for _, target := range []string{"/topics", "/lookup?topic=a", "/lookup?topic=nope", "/channels?topic=a", "/nodes", "/topics?index=1&wait=1s"} {
+		c.send(get11(target))
+		gotHead, gotBody := c.recv()
+		fresh := dialRaw(t, addr)
+		fresh.send(get11(target))
+		wantHead, wantBody := fresh.recv()
+		if gotHead != wantHead || gotBody != wantBody {
+			t.Errorf("GET %s on the answered connection:\n%s%s\nfrom the server:\n%s%s", target, gotHead, gotBody, wantHead, wantBody)
+		}
+	}
+	// Blocking again in place.
+	c.send(get11("/topics"))
+	head, _ = c.recv()
+	c.send(get11("/topics?index=" + idx(head)))
+	e.waitBlocked(1)
+	lookuptest.Post(t, e.url("/topic/create?topic=c"))
+	if _, body := c.recv(); body != `{"topics":["a","b","c"]}` {
+		t.Fatalf("second blocked answer %q", body)
+	}
+	// What the loop does not serve goes to the server, in order, on the
+	// same connection: another path, a bad index, a POST.
+	c.send(get11("/ping") + get11("/topics?index=x") + "POST /topic/create?topic=d HTTP/1.1\r\nHost: lookupd\r\nContent-Length: 0\r\n\r\n")
+	for _, want := range []string{"OK", `{"message":"INVALID_ARG_INDEX"}`, ""} {
+		if _, body := c.recv(); body != want {
+			t.Fatalf("got %q, want %q", body, want)
+		}
+	}
+	// And blocking once more after the server had it back; then
+	// Connection: close is honoured in place.
+	c.send(get11("/topics"))
+	head, _ = c.recv()
+	c.send(get11("/topics?index=" + idx(head)))
+	e.waitBlocked(1)
+	lookuptest.Post(t, e.url("/topic/create?topic=e"))
+	c.recv()
+	c.send(get11("/topics", "Connection: close\r\n"))
+	if head, _ := c.recv(); !strings.Contains(head, "Connection: close") {
+		t.Fatalf("no Connection: close in %q", head)
+	}
+	if _, err := c.br.ReadByte(); err != io.EOF {
+		t.Fatalf("connection still open after Connection: close (%v)", err)
+	}
+}
+
+// The requests an answered connection serves in place are authorised and
+// counted as the server's are: with --auth-reads, one without a read
+// token is handed to the server, which refuses it (and counts it once);
+// one with a token is answered in place and counted in the HTTP metrics.
+func TestBlocking_ConnectionAfterAnswerAuthAndMetrics(t *testing.T) {
+	e := startBlocking(t, func(o *lookup.Options) {
+		o.AuthFile = writeAuthFile(t, authFile)
+		o.AuthReads = true
+	})
+	c := dialRaw(t, e.d.HTTPAddr().String())
+	read := "Authorization: Bearer " + tokRead + "\r\n"
+	index := func(head string) string {
+		for _, l := range strings.Split(head, "\r\n") {
+			if v, ok := strings.CutPrefix(l, httpapi.HeaderIndex+": "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no index in %q", head)
+		return ""
+	}
+	c.send(get11("/topics", read))
+	head, _ := c.recv()
+	c.send(get11("/topics?index="+index(head), read))
+	e.waitBlocked(1)
+	code, body, _ := request(t, http.MethodPost, e.url("/topic/create?topic=t"), tokAdmin)
+	if code != http.StatusOK {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	if _, body := c.recv(); body != `{"topics":["t"]}` {
+		t.Fatalf("blocked answer %q", body)
+	}
+	c.send(get11("/topics", read) + get11("/topics") + get11("/topics", "Authorization: Bearer "+tokRegister+"\r\n"))
+	for _, want := range []string{`{"topics":["t"]}`, `{"message":"UNAUTHORIZED"}`, `{"message":"FORBIDDEN"}`} {
+		if _, body := c.recv(); body != want {
+			t.Fatalf("got %q, want %q", body, want)
+		}
+	}
+	_, metrics, _ := request(t, http.MethodGet, e.url("/metrics"), tokRead)
+	// Three answered /topics: the first plain one, the blocked one and
+	// the one in place; each refusal counted once.
+	for _, want := range []string{
+		`lookupd_http_requests_total{route="/topics",status="200"} 3`,
+		`lookupd_auth_refused_total{port="http",reason="unauthorized"} 1`,
+		`lookupd_auth_refused_total{port="http",reason="forbidden"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

@@ -140,6 +140,8 @@ func New(opts *Options) (*Server, error) {
 		MaxBlockingQueriesPerSource: s.opts.MaxBlockingQueriesPerIP,
 		WriteTimeout:                s.opts.HTTPWriteTimeout,
 		IdleTimeout:                 s.opts.HTTPIdleTimeout,
+		ReadHeaderTimeout:           min(s.opts.HTTPReadTimeout, 10*time.Second),
+		MaxHeaderBytes:              s.opts.HTTPMaxHeaderBytes,
 		Handback:                    s.httpLn.Handback,
 		AccessLog:                   s.opts.HTTPAccessLog,
 		Observe:                     hm.observe,

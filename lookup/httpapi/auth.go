@@ -39,14 +39,38 @@ func (h *Handler) needs(req *http.Request) need {
 
 // authorize returns nil if req may proceed (always, without Options.Auth),
 // or the error to answer: 401 UNAUTHORIZED without a known bearer token,
-// 403 FORBIDDEN with a token whose role is too small.
+// 403 FORBIDDEN with a token whose role is too small. It counts and logs
+// refusals.
 func (h *Handler) authorize(req *http.Request) *Error {
-	if h.opts.Auth == nil {
+	ae, reason, label := h.decide(req)
+	switch ae {
+	case nil:
 		return nil
+	case errUnauthorized:
+		h.stats.unauthorized.Add(1)
+	default:
+		h.stats.forbidden.Add(1)
+	}
+	h.logRefused(req, reason, label)
+	return ae
+}
+
+// permits reports whether authorize would let req proceed, without
+// counting or logging anything.
+func (h *Handler) permits(req *http.Request) bool {
+	ae, _, _ := h.decide(req)
+	return ae == nil
+}
+
+// decide is authorize without its side effects: the refusal, why, and
+// the label of the token used.
+func (h *Handler) decide(req *http.Request) (*Error, string, string) {
+	if h.opts.Auth == nil {
+		return nil, "", ""
 	}
 	n := h.needs(req)
 	if n == needNothing {
-		return nil
+		return nil, "", ""
 	}
 	tok, ok := auth.BearerToken(req.Header)
 	var g auth.Grant
@@ -54,16 +78,12 @@ func (h *Handler) authorize(req *http.Request) *Error {
 		g, ok = h.opts.Auth.Authenticate(tok)
 	}
 	if !ok {
-		h.stats.unauthorized.Add(1)
-		h.logRefused(req, "no known bearer token", "")
-		return errUnauthorized
+		return errUnauthorized, "no known bearer token", ""
 	}
 	if n == needAdmin && !g.CanAdmin() || n == needRead && !g.CanRead() {
-		h.stats.forbidden.Add(1)
-		h.logRefused(req, "role too small", g.Label())
-		return errForbidden
+		return errForbidden, "role too small", g.Label()
 	}
-	return nil
+	return nil, "", ""
 }
 
 // logRefused logs a refused request at most once a second. token names

@@ -47,6 +47,12 @@ type Options struct {
 	// IdleTimeout bounds the wait for the next request on a keep-alive
 	// connection after a blocked query. Default 120 s.
 	IdleTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request on such a connection,
+	// from its first byte (default 10 s), and MaxHeaderBytes its request
+	// line and headers (default 1 MiB); past the latter the request is
+	// left to the HTTP server. Set them as the server's own.
+	ReadHeaderTimeout time.Duration
+	MaxHeaderBytes    int
 	// Handback, if set, lets blocked queries be held outside the HTTP
 	// server: the handler hijacks the connection, which costs far less
 	// memory than a parked request, and gives it back through Handback
@@ -137,6 +143,12 @@ func New(db *registry.DB, opts Options) *Handler {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 120 * time.Second
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 10 * time.Second
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = http.DefaultMaxHeaderBytes
 	}
 	h := &Handler{db: db, opts: opts, log: opts.Logger.With("component", "http")}
 	h.logCapped.Interval = time.Second

@@ -8,11 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/lookupd/lookupd/bench"
@@ -25,7 +22,7 @@ import (
 const childEnv = "LOOKUPBENCH_CHILD"
 
 func main() {
-	os.Exit(run(signalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(bench.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // flags holds the parsed command line.
@@ -111,7 +108,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, markdown(&rep))
 		return 0
 	}
-	raiseFileLimit(stderr)
+	bench.RaiseFileLimit(stderr)
 	if f.serve != "" {
 		kind, err := bench.ParseKind(f.serve)
 		if err == nil {
@@ -143,11 +140,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	md := markdown(rep)
 	fmt.Fprint(stdout, md)
 	if f.out != "" {
-		if err := write(f.out, rep, md); err != nil {
+		if err := bench.WriteReport(f.out, rep, md); err != nil {
 			fmt.Fprintf(stderr, "lookupbench: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "wrote %s and %s\n", f.out, mdPath(f.out))
+		fmt.Fprintf(stderr, "wrote %s and %s\n", f.out, bench.MarkdownPath(f.out))
 	}
 	return 0
 }
@@ -157,7 +154,7 @@ func measure(ctx context.Context, l bench.Launcher, f flags, log io.Writer) (*be
 	if err := f.cfg.Validate(); err != nil {
 		return nil, err
 	}
-	rep := &bench.Report{Started: time.Now().UTC(), Machine: machine(),
+	rep := &bench.Report{Started: time.Now().UTC(), Machine: bench.Machine(),
 		Orientation: bench.OrientationNote, Layout: bench.LayoutScheme}
 	start := time.Now()
 	switch {
@@ -219,74 +216,6 @@ func markdown(rep *bench.Report) string {
 	return b.String()
 }
 
-func mdPath(jsonPath string) string {
-	return strings.TrimSuffix(jsonPath, filepath.Ext(jsonPath)) + ".md"
-}
-
-func write(path string, rep *bench.Report, md string) error { return writeJSON(path, rep, md) }
-
-// writeJSON writes rep as indented JSON to path and md beside it.
-func writeJSON(path string, rep any, md string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
-	}
-	js, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode report: %w", err)
-	}
-	if err := os.WriteFile(path, append(js, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if err := os.WriteFile(mdPath(path), []byte(md), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
-}
-
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit: the load
-// generator holds one socket per producer, and so does the daemon (which
-// inherits the limit).
-func raiseFileLimit(stderr io.Writer) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return
-	}
-	if rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-			fmt.Fprintf(stderr, "lookupbench: raise open file limit: %v\n", err)
-		}
-	}
-}
-
-func machine() string {
-	model := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%d CPUs (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
-}
-
-// signalContext returns a context that ends on the first SIGINT or
-// SIGTERM. Default handling (death by the signal) comes back only after
-// that first signal, so a second one forces the exit; until then the
-// signals stay caught up to the process's exit. A daemon child is stopped
-// with SIGTERM and the end of its stdin at once and may see either first:
-// when stdin wins, the SIGTERM can still be on its way while the child
-// exits (under -race, exit alone takes a second), and it must not turn a
-// clean stop into death by signal, as restoring default handling before
-// os.Exit did.
-func signalContext() context.Context {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	context.AfterFunc(ctx, stop)
-	return ctx
-}
-
 // runDNS runs the DNS benchmark and writes its report.
 func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher, args []string, stdout, stderr io.Writer) int {
 	cfg := bench.DefaultDNSConfig()
@@ -333,7 +262,7 @@ func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher
 		return 1
 	}
 	rep.Command = "lookupbench " + strings.Join(args, " ")
-	rep.Machine = machine()
+	rep.Machine = bench.Machine()
 	md := rep.Markdown()
 	fmt.Fprint(stdout, md)
 	out := f.out
@@ -341,11 +270,11 @@ func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher
 		out = filepath.Join("bench", "results", "dns.json")
 	}
 	if out != "" {
-		if err := writeJSON(out, rep, md); err != nil {
+		if err := bench.WriteReport(out, rep, md); err != nil {
 			fmt.Fprintf(stderr, "lookupbench: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stderr, "wrote %s and %s\n", out, mdPath(out))
+		fmt.Fprintf(stderr, "wrote %s and %s\n", out, bench.MarkdownPath(out))
 	}
 	return 0
 }

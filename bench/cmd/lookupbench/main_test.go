@@ -25,7 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		// As main does: the harness stops its daemons with SIGTERM.
-		os.Exit(run(signalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(run(bench.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
