@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,7 +122,7 @@ func Converge(ctx context.Context, l Launcher, cfg ConvergeConfig, log io.Writer
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	RaiseFileLimit(log)
-	rep := &ConvergeReport{Config: cfg, Machine: Machine()}
+	rep := &ConvergeReport{Config: cfg, Machine: Machine(), LoadBefore: loadAverage()}
 	begin := time.Now()
 	logf := func(format string, args ...any) { fmt.Fprintf(log, format+"\n", args...) }
 
@@ -148,7 +149,19 @@ func Converge(ctx context.Context, l Launcher, cfg ConvergeConfig, log io.Writer
 		}
 	}
 	rep.WallSeconds = time.Since(begin).Seconds()
+	rep.LoadAfter = loadAverage()
 	return rep, nil
+}
+
+// loadAverage is the first three fields of /proc/loadavg ("" elsewhere):
+// other work on the machine shares its CPUs with the benchmark.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // Latencies summarises one kind of event over every watcher.

@@ -12,6 +12,10 @@ type ConvergeReport struct {
 	Config      ConvergeConfig `json:"config"`
 	Machine     string         `json:"machine"`
 	WallSeconds float64        `json:"wall_seconds"`
+	// LoadBefore and LoadAfter are the load averages (1, 5, 15 min) at the
+	// start and the end: other work shares the CPUs.
+	LoadBefore string `json:"load_before,omitempty"`
+	LoadAfter  string `json:"load_after,omitempty"`
 	// Ours is the watchers on our lookupds (blocking queries).
 	Ours *PhaseResult `json:"ours,omitempty"`
 	// Polling is the same watchers polling nsqlookupd v1.3.0.
@@ -60,7 +64,7 @@ func fmtMs(v float64) string {
 // Markdown renders the report as the tables bench/README.md quotes.
 func (r *ConvergeReport) Markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Machine: %s. Wall time %.0f s.\n\n", r.Machine, r.WallSeconds)
+	fmt.Fprintf(&b, "Machine: %s. Wall time %.0f s. Load average %s before, %s after.\n\n", r.Machine, r.WallSeconds, r.LoadBefore, r.LoadAfter)
 	if r.Ours != nil {
 		r.convergeMarkdown(&b)
 	}

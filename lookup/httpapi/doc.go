@@ -12,9 +12,12 @@
 // and wakes only their waiters; a timer per watched answer covers what
 // time alone changes. A blocked query's connection is hijacked while it
 // waits, so it costs a goroutine parked in a one-byte read rather than
-// the HTTP server's per-request state, and handed back to the server
-// through Listener once answered.
+// the HTTP server's per-request state. Once answered, the connection's
+// next requests are served in place while they are plain GETs of the read
+// endpoints (what a watching client sends), authorised, logged and
+// observed as the server's are; anything else is handed back to the
+// server through Listener with the bytes read (see hijack.go).
 //
-// It imports lookup/registry, lookup/wire and lookup/internal/limit, and
-// nothing else from this project.
+// It imports lookup/auth, lookup/registry, lookup/wire and
+// lookup/internal/limit, and nothing else from this project.
 package httpapi
