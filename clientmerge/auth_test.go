@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lookupd/lookupd/clientmerge/internal/cmtest"
@@ -76,5 +77,32 @@ func TestClient_BearerToken(t *testing.T) {
 	}
 	if _, err := New(addrs, WithTLSConfig(&tls.Config{}), WithHTTPClient(http.DefaultClient)); err == nil {
 		t.Error("New accepted WithTLSConfig with WithHTTPClient")
+	}
+}
+
+// WithTLSConfig: an https:// lookupd with mTLS and --auth-reads answers a
+// Client with the CA, a client certificate and a read token; a Client
+// without the TLS configuration fails its handshake.
+func TestClient_TLS(t *testing.T) {
+	certs := lookuptest.NewCerts(t)
+	path := filepath.Join(t.TempDir(), "tokens.toml")
+	if err := os.WriteFile(path, []byte("[[tokens]]\ntoken = \""+testReadToken+"\"\nrole = \"read\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := lookuptest.Options(t)
+	o.AuthFile, o.AuthReads, o.TCPAllow = path, true, []string{"127.0.0.0/8"}
+	o.TLSCert, o.TLSKey, o.TLSClientCA = certs.ServerCert, certs.ServerKey, certs.CAFile
+	d := lookuptest.StartDaemon(t, o)
+	cmtest.Announce(t, d.TCPAddr().String(), "10.0.0.1", 4150, "orders")
+	addrs := []string{"https://" + d.HTTPAddr().String()}
+
+	c := newClient(t, addrs, WithTLSConfig(certs.ClientTLS()), WithBearerToken(testReadToken))
+	res, err := c.Lookup(t.Context(), "orders")
+	if err != nil || len(res.Producers) != 1 {
+		t.Fatalf("Lookup over mTLS: %+v, %v", res, err)
+	}
+	if _, err := newClient(t, addrs, WithSnapshots(false), WithBearerToken(testReadToken)).Lookup(t.Context(), "orders"); err == nil ||
+		!strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Lookup without the CA: %v, want a certificate error", err)
 	}
 }

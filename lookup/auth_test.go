@@ -59,6 +59,12 @@ func writeAuthFile(t *testing.T, content string) string {
 // status, body and the WWW-Authenticate header.
 func request(t *testing.T, method, url, token string) (int, string, string) {
 	t.Helper()
+	return requestWith(t, nil, method, url, token)
+}
+
+// requestWith is request with the first client of hc, if any.
+func requestWith(t *testing.T, hc []*http.Client, method, url, token string) (int, string, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +73,9 @@ func request(t *testing.T, method, url, token string) (int, string, string) {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
+	if len(hc) > 0 {
+		c = hc[0]
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
@@ -178,15 +187,19 @@ func metricValue(m, name string) float64 {
 	return -1
 }
 
-// metricsWith returns /metrics fetched with token.
-func metricsWith(t *testing.T, base, token string) string {
+// metricsWith returns /metrics fetched with token (if not empty) and hc
+// (nil: a plain client).
+func metricsWith(t *testing.T, base, token string, hc ...*http.Client) string {
 	t.Helper()
-	code, body, _ := request(t, "GET", base+"/metrics", token)
+	code, body, _ := requestWith(t, hc, "GET", base+"/metrics", token)
 	if code != 200 {
 		t.Fatalf("/metrics: %d", code)
 	}
 	return body
 }
+
+// writeFileErr overwrites path with content.
+func writeFileErr(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
 
 // TCP with --auth-file: lookup/producer sends its token in IDENTIFY; a
 // token limited to "orders" that tries to REGISTER "payments" is refused

@@ -13,6 +13,7 @@ import (
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/httpapi"
+	"github.com/lookupd/lookupd/lookup/internal/tlssniff"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
 )
@@ -31,12 +32,20 @@ func newMetrics(s *Server, hm *httpMetrics) http.Handler {
 	if s.dns != nil {
 		reg.MustRegister(newDNSCollector(s.dns.Stats))
 	}
-	reg.MustRegister(newLimitCollector(s.tcp.Stats, func() httpapi.Stats { return s.api.Stats() }))
+	reg.MustRegister(newLimitCollector(s.tcp.Stats, func() httpapi.Stats { return s.api.Stats() }, s.sniffStats))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "lookupd", Name: "build_info", Help: "Build information; always 1.",
 		ConstLabels: prometheus.Labels{"version": config.Version, "compat": CompatVersion},
 	}, func() float64 { return 1 }))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// sniffStats returns the HTTPS listener's counters (zero without TLS).
+func (s *Server) sniffStats() tlssniff.Stats {
+	if s.sniff == nil {
+		return tlssniff.Stats{}
+	}
+	return s.sniff.Stats()
 }
 
 // authHelp describes lookupd_auth_refused_total.
@@ -46,14 +55,15 @@ const authHelp = "Requests refused by --auth-file or --tcp-allow: unauthorized (
 // that hold with no configuration (see the README's threat model) and by
 // the tokens; the blocking-query one is in newBlockingCollector.
 type limitStats struct {
-	tcp tcpserver.Stats
-	api httpapi.Stats
+	tcp   tcpserver.Stats
+	api   httpapi.Stats
+	sniff tlssniff.Stats
 }
 
 // newLimitCollector reports the refusal counters, from one reading of
 // each source per scrape.
-func newLimitCollector(tcp func() tcpserver.Stats, api func() httpapi.Stats) *snapshotCollector[limitStats] {
-	c := &snapshotCollector[limitStats]{read: func() limitStats { return limitStats{tcp: tcp(), api: api()} }}
+func newLimitCollector(tcp func() tcpserver.Stats, api func() httpapi.Stats, sniff func() tlssniff.Stats) *snapshotCollector[limitStats] {
+	c := &snapshotCollector[limitStats]{read: func() limitStats { return limitStats{tcp: tcp(), api: api(), sniff: sniff()} }}
 	counter := prometheus.CounterValue
 	c.add("tcp_connections_rejected_per_ip_total", "TCP connections refused by --max-tcp-clients-per-ip.", counter,
 		func(s limitStats) int64 { return s.tcp.RejectedPerSource })
@@ -72,6 +82,13 @@ func newLimitCollector(tcp func() tcpserver.Stats, api func() httpapi.Stats) *sn
 		func(s limitStats) int64 { return s.tcp.Unauthorized })
 	c.addLabeled("auth_refused_total", authHelp, prometheus.Labels{"port": "tcp", "reason": "forbidden"}, counter,
 		func(s limitStats) int64 { return s.tcp.Forbidden })
+	const tlsHelp = "TLS handshakes that failed (a missing or untrusted client certificate, a protocol error; on the V1 listener, deadlines are counted as handshake timeouts instead)."
+	c.addLabeled("tls_handshake_errors_total", tlsHelp, prometheus.Labels{"port": "http"}, counter,
+		func(s limitStats) int64 { return s.sniff.HandshakeErrors })
+	c.addLabeled("tls_handshake_errors_total", tlsHelp, prometheus.Labels{"port": "tcp"}, counter,
+		func(s limitStats) int64 { return s.tcp.TLSErrors })
+	c.add("http_plaintext_refused_total", "Plaintext connections to the HTTPS listener (answered 403 TLS_REQUIRED).", counter,
+		func(s limitStats) int64 { return s.sniff.Plaintext })
 	return c
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lookupd/lookupd/lookup/httpapi"
+	"github.com/lookupd/lookupd/lookup/internal/tlssniff"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
 	"github.com/lookupd/lookupd/lookup/wire"
@@ -87,12 +88,14 @@ func TestStatsCollector_OneRegistryWalkPerScrape(t *testing.T) {
 // and HTTP counters, each under its own labels.
 func TestLimitCollector_OneReadingPerScrape(t *testing.T) {
 	tcpReads, apiReads := 0, 0
-	tcp := tcpserver.Stats{RejectedPerSource: 3, HandshakeTimeouts: 5, Unauthorized: 7, Forbidden: 11}
+	tcp := tcpserver.Stats{RejectedPerSource: 3, HandshakeTimeouts: 5, Unauthorized: 7, Forbidden: 11, TLSErrors: 29}
 	api := httpapi.Stats{TopicsCapped: 13, ChannelsCapped: 17, Unauthorized: 19, Forbidden: 23}
+	sniff := tlssniff.Stats{HandshakeErrors: 31, Plaintext: 37}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newLimitCollector(
 		func() tcpserver.Stats { tcpReads++; return tcp },
 		func() httpapi.Stats { apiReads++; return api },
+		func() tlssniff.Stats { return sniff },
 	))
 	want := map[string]float64{
 		"lookupd_tcp_connections_rejected_per_ip_total":                      3,
@@ -103,6 +106,9 @@ func TestLimitCollector_OneReadingPerScrape(t *testing.T) {
 		`lookupd_http_creates_refused_total{limit="max-channels-per-topic"}`: 17,
 		`lookupd_auth_refused_total{port="http",reason="unauthorized"}`:      19,
 		`lookupd_auth_refused_total{port="http",reason="forbidden"}`:         23,
+		`lookupd_tls_handshake_errors_total{port="tcp"}`:                     29,
+		`lookupd_tls_handshake_errors_total{port="http"}`:                    31,
+		"lookupd_http_plaintext_refused_total":                               37,
 	}
 	for scrape := 1; scrape <= 2; scrape++ {
 		mfs, err := reg.Gather()

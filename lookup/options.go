@@ -79,6 +79,20 @@ type Options struct {
 	// must send a register token in IDENTIFY.
 	TCPAllow []string `flag:"tcp-allow" help:"network (CIDR or address) whose producers may register without a token, e.g. nsqd's; repeatable. With it or --auth-file, others need a register token"`
 
+	// TLSCert and TLSKey turn TLS on: --http-address then serves HTTPS
+	// only (a plaintext request gets 403 TLS_REQUIRED with the port, as
+	// from nsqd), and TCPTLSAddress may be set. Re-read on SIGHUP.
+	TLSCert string `flag:"tls-cert" help:"PEM certificate (chain) of this lookupd; with it --http-address serves HTTPS only; re-read on SIGHUP"`
+	TLSKey  string `flag:"tls-key" help:"PEM private key of --tls-cert"`
+	// TLSClientCA makes both TLS listeners require a client certificate
+	// signed by one of its certificates (mTLS).
+	TLSClientCA string `flag:"tls-client-ca" help:"PEM CA certificates; with it TLS clients (HTTPS and --tcp-tls-address) must present a certificate they signed (mTLS)"`
+	// TLSMinVersion is the oldest TLS version accepted: "1.2" or "1.3".
+	TLSMinVersion string `flag:"tls-min-version" help:"oldest TLS version accepted: 1.2 or 1.3"`
+	// TCPTLSAddress, if set, is a second V1 listener that speaks TLS
+	// only, for producers that can (lookup/producer, producerd).
+	TCPTLSAddress string `flag:"tcp-tls-address" help:"<addr>:<port> of a second TCP listener for producers, TLS only (needs --tls-cert); empty: none"`
+
 	HTTPReadTimeout    time.Duration `flag:"http-read-timeout" help:"HTTP server read timeout"`
 	HTTPWriteTimeout   time.Duration `flag:"http-write-timeout" help:"HTTP server write timeout"`
 	HTTPIdleTimeout    time.Duration `flag:"http-idle-timeout" help:"HTTP keep-alive idle timeout"`
@@ -141,6 +155,7 @@ func NewOptions() *Options {
 		MaxBlockingQueriesPerIP:     1024,
 		MaxTopics:                   10000,
 		MaxChannelsPerTopic:         100,
+		TLSMinVersion:               "1.2",
 
 		HTTPReadTimeout:    30 * time.Second,
 		HTTPWriteTimeout:   30 * time.Second,
@@ -194,6 +209,14 @@ func (o *Options) Validate() error {
 	v.AtLeast("max-channels-per-topic", o.MaxChannelsPerTopic, 0)
 	v.AtLeast("http-max-header-bytes", o.HTTPMaxHeaderBytes, 1024)
 	v.Check(!o.AuthReads || o.AuthFile != "", "auth-reads", "needs --auth-file")
+	v.Check((o.TLSCert == "") == (o.TLSKey == ""), "tls-cert", "and --tls-key go together")
+	v.Check(o.TLSClientCA == "" || o.TLSCert != "", "tls-client-ca", "needs --tls-cert")
+	_, ok := tlsVersions[o.TLSMinVersion]
+	v.Check(ok, "tls-min-version", "want 1.2 or 1.3, got %q", o.TLSMinVersion)
+	if o.TCPTLSAddress != "" {
+		v.ListenAddress("tcp-tls-address", o.TCPTLSAddress)
+		v.Check(o.TLSCert != "", "tcp-tls-address", "needs --tls-cert")
+	}
 	for _, a := range o.TCPAllow {
 		_, err := parsePrefix(a)
 		v.Add("tcp-allow", err)

@@ -18,23 +18,27 @@ import (
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/httpapi"
+	"github.com/lookupd/lookupd/lookup/internal/tlssniff"
 	"github.com/lookupd/lookupd/lookup/registry"
 	"github.com/lookupd/lookupd/lookup/tcpserver"
 )
 
 // Server is one lookupd. New binds it; Run serves it.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	db      *registry.DB
-	tcp     *tcpserver.Server
-	api     *httpapi.Handler
-	tcpLn   net.Listener
-	httpLn  *httpapi.Listener
-	httpSrv *http.Server
-	dns     *dnsserver.Server // nil when DNSAddress is empty
-	auth    *auth.Store       // nil without AuthFile
-	started time.Time
+	opts     Options
+	log      *slog.Logger
+	db       *registry.DB
+	tcp      *tcpserver.Server
+	api      *httpapi.Handler
+	tcpLn    net.Listener
+	httpLn   *httpapi.Listener
+	httpSrv  *http.Server
+	dns      *dnsserver.Server  // nil when DNSAddress is empty
+	auth     *auth.Store        // nil without AuthFile
+	tls      *tlsFiles          // nil without TLSCert
+	sniff    *tlssniff.Listener // the HTTPS listener; nil without TLSCert
+	tcpTLSLn net.Listener       // nil without TCPTLSAddress
+	started  time.Time
 
 	runOnce sync.Once
 }
@@ -61,6 +65,11 @@ func New(opts *Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	if s.opts.TLSCert != "" {
+		if s.tls, err = newTLSFiles(&s.opts); err != nil {
+			return nil, err
+		}
+	}
 	allow := make([]netip.Prefix, 0, len(s.opts.TCPAllow))
 	for _, a := range s.opts.TCPAllow {
 		p, _ := parsePrefix(a) // Validate checked it
@@ -76,8 +85,21 @@ func New(opts *Options) (*Server, error) {
 		return nil, fmt.Errorf("http listener: %w", err)
 	}
 	// The HTTP listener takes back the connections of answered blocking
-	// queries (see httpapi.Listener).
-	s.httpLn = httpapi.NewListener(httpLn.(*net.TCPListener))
+	// queries (see httpapi.Listener). With TLS, it is HTTPS only, and a
+	// plaintext request is told where HTTPS is (see httpapi).
+	if s.tls != nil {
+		s.sniff = tlssniff.NewListener(httpLn.(*net.TCPListener), s.tls.config(false))
+		s.httpLn = httpapi.NewListener(s.sniff)
+	} else {
+		s.httpLn = httpapi.NewListener(httpLn.(*net.TCPListener))
+	}
+	if s.opts.TCPTLSAddress != "" {
+		if s.tcpTLSLn, err = net.Listen("tcp", s.opts.TCPTLSAddress); err != nil {
+			s.tcpLn.Close()
+			s.httpLn.Close()
+			return nil, fmt.Errorf("tcp tls listener: %w", err)
+		}
+	}
 
 	s.db = registry.New(registry.Options{
 		InactiveTimeout:             s.opts.InactiveProducerTimeout,
@@ -147,6 +169,8 @@ func New(opts *Options) (*Server, error) {
 		Observe:                     hm.observe,
 		Auth:                        s.auth,
 		AuthReads:                   s.opts.AuthReads,
+		Plaintext:                   s.plaintext,
+		HTTPSPort:                   s.HTTPAddr().Port,
 		Extra: func(r *httprouter.Router) {
 			r.Handler("GET", "/metrics", metrics)
 			r.GET("/stats", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) { s.writeStats(w) })
@@ -161,12 +185,38 @@ func New(opts *Options) (*Server, error) {
 		IdleTimeout:       s.opts.HTTPIdleTimeout,
 		MaxHeaderBytes:    s.opts.HTTPMaxHeaderBytes,
 		ErrorLog:          handler,
+		// The connection goes in each request's context, for plaintext.
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
 	}
 	return s, nil
 }
 
 // TCPAddr returns the bound TCP address.
 func (s *Server) TCPAddr() *net.TCPAddr { return s.tcpLn.Addr().(*net.TCPAddr) }
+
+// connKey is the context key of a request's connection.
+type connKey struct{}
+
+// plaintext reports whether req came in plaintext to the HTTPS listener.
+func (s *Server) plaintext(req *http.Request) bool {
+	if s.sniff == nil {
+		return false
+	}
+	c, _ := req.Context().Value(connKey{}).(net.Conn)
+	sc := tlssniff.Find(c)
+	return sc != nil && sc.Plaintext()
+}
+
+// TCPTLSAddr returns the bound address of the V1-over-TLS listener, and
+// false without --tcp-tls-address.
+func (s *Server) TCPTLSAddr() (*net.TCPAddr, bool) {
+	if s.tcpTLSLn == nil {
+		return nil, false
+	}
+	return s.tcpTLSLn.Addr().(*net.TCPAddr), true
+}
 
 // HTTPAddr returns the bound HTTP address.
 func (s *Server) HTTPAddr() *net.TCPAddr { return s.httpLn.Addr().(*net.TCPAddr) }
@@ -184,16 +234,27 @@ func (s *Server) DNSAddr() (netip.AddrPort, bool) {
 }
 
 // Reload re-reads the files named by the options, as SIGHUP asks: the
-// token file (--auth-file). A file that cannot be read or is invalid
-// leaves the one in use in place; the error says why (never with a token
-// in it). Other options need a restart. Safe to call at any time, from
-// any goroutine.
+// token file (--auth-file) and the TLS certificate, key and client CA.
+// Each that cannot be read or is invalid leaves the one in use in place,
+// and the error says why (never with a token in it); the others are
+// still reloaded. Other options need a restart. Safe to call at any time,
+// from any goroutine.
 func (s *Server) Reload() error {
-	if s.auth == nil {
-		return nil
+	var errs []error
+	if s.auth != nil {
+		if err := s.auth.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("keeping the previous tokens: %w", err))
+		}
 	}
-	if err := s.auth.Reload(); err != nil {
-		return fmt.Errorf("reload: keeping the previous tokens: %w", err)
+	if s.tls != nil {
+		if err := s.tls.reload(); err != nil {
+			errs = append(errs, fmt.Errorf("keeping the previous certificate: %w", err))
+		} else {
+			s.log.Info("tls files loaded", "cert", s.opts.TLSCert, "client_ca", s.opts.TLSClientCA)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("reload: %w", err)
 	}
 	return nil
 }
@@ -204,6 +265,9 @@ func (s *Server) DB() *registry.DB { return s.db }
 func (s *Server) closeListeners() {
 	s.tcpLn.Close()
 	s.httpLn.Close()
+	if s.tcpTLSLn != nil {
+		s.tcpTLSLn.Close()
+	}
 	if s.dns != nil {
 		s.dns.Close()
 	}
@@ -227,12 +291,22 @@ func (s *Server) Run(ctx context.Context) error {
 	if !ran {
 		return errors.New("lookup: Run called twice or after Close")
 	}
-	s.log.Info("lookupd started", "version", config.Version, "compat", CompatVersion,
+	attrs := []any{"version", config.Version, "compat", CompatVersion,
 		"tcp_address", s.TCPAddr().String(), "http_address", s.HTTPAddr().String(),
-		"broadcast_address", s.opts.BroadcastAddress)
+		"broadcast_address", s.opts.BroadcastAddress}
+	if a, ok := s.TCPTLSAddr(); ok {
+		attrs = append(attrs, "tcp_tls_address", a.String())
+	}
+	if s.tls != nil {
+		attrs = append(attrs, "https", true, "mtls", s.opts.TLSClientCA != "")
+	}
+	if s.auth != nil {
+		attrs = append(attrs, "auth_tokens", s.auth.Len(), "auth_reads", s.opts.AuthReads)
+	}
+	s.log.Info("lookupd started", attrs...)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	stopAPI := s.api.Start()
 	dnsCtx, stopDNS := context.WithCancel(context.Background())
 	defer stopDNS()
@@ -248,6 +322,13 @@ func (s *Server) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("tcp server: %w", err)
 		}
 	})
+	if s.tcpTLSLn != nil {
+		wg.Go(func() {
+			if err := s.tcp.ServeTLS(s.tcpTLSLn, s.tls.config(true)); err != nil {
+				errc <- fmt.Errorf("tcp tls server: %w", err)
+			}
+		})
+	}
 	wg.Go(func() {
 		if err := s.httpSrv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
@@ -266,6 +347,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// left when only this lookupd did.
 	stopAPI()
 	s.tcpLn.Close()
+	if s.tcpTLSLn != nil {
+		s.tcpTLSLn.Close()
+	}
 	s.tcp.Close()
 	stopDNS()
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)

@@ -41,6 +41,11 @@ max_channels_per_topic = 12
 auth_file = "/etc/lookupd/tokens.toml"
 auth_reads = true
 tcp_allow = ["10.0.0.0/8", "192.0.2.7"]
+tls_cert = "/etc/lookupd/cert.pem"
+tls_key = "/etc/lookupd/key.pem"
+tls_client_ca = "/etc/lookupd/ca.pem"
+tls_min_version = "1.3"
+tcp_tls_address = "0.0.0.0:4162"
 `)
 	tests := []struct {
 		name  string
@@ -91,6 +96,10 @@ tcp_allow = ["10.0.0.0/8", "192.0.2.7"]
 			if o.AuthFile != "/etc/lookupd/tokens.toml" || !o.AuthReads || fmt.Sprint(o.TCPAllow) != "[10.0.0.0/8 192.0.2.7]" {
 				t.Errorf("auth options from the file: %q %v %q", o.AuthFile, o.AuthReads, o.TCPAllow)
 			}
+			if o.TLSCert != "/etc/lookupd/cert.pem" || o.TLSKey != "/etc/lookupd/key.pem" || o.TLSClientCA != "/etc/lookupd/ca.pem" ||
+				o.TLSMinVersion != "1.3" || o.TCPTLSAddress != "0.0.0.0:4162" {
+				t.Errorf("tls options from the file: %+v", o)
+			}
 		}},
 		{"dns flags", []string{"--dns-address=127.0.0.1:0", "--dns-zone=svc.example", "--dns-ttl=0s", "--dns-max-udp-size=4096", "--dns-tcp-idle-timeout=3s"}, func(t *testing.T, o *lookup.Options) {
 			if o.DNSAddress != "127.0.0.1:0" || o.DNSZone != "svc.example" || o.DNSTTL != 0 || o.DNSMaxUDPSize != 4096 || o.DNSTCPIdleTimeout != 3*time.Second {
@@ -138,6 +147,10 @@ func TestParseOptions_Errors(t *testing.T) {
 		{"negative dns ttl", []string{"--dns-ttl=-1s"}, "", "--dns-ttl: must be in 0s..24h, got -1s"},
 		{"small dns udp size", nil, `dns_max_udp_size = 100`, "--dns-max-udp-size: must be in 512..65535, got 100"},
 		{"auth reads without a file", []string{"--auth-reads"}, "", "--auth-reads: needs --auth-file"},
+		{"tls cert without key", []string{"--tls-cert=c.pem"}, "", "--tls-cert: and --tls-key go together"},
+		{"client ca without cert", []string{"--tls-client-ca=ca.pem"}, "", "--tls-client-ca: needs --tls-cert"},
+		{"bad tls version", []string{"--tls-min-version=1.1"}, "", `--tls-min-version: want 1.2 or 1.3, got "1.1"`},
+		{"tcp tls without cert", []string{"--tcp-tls-address=127.0.0.1:4162"}, "", "--tcp-tls-address: needs --tls-cert"},
 		{"bad tcp allow", []string{"--tcp-allow=10.0.0.0/8", "--tcp-allow=nets"}, "", `--tcp-allow: want a CIDR such as 10.0.0.0/8 or an address, got "nets"`},
 		{"tcp allow not an array", nil, `tcp_allow = "10.0.0.0/8"`, `tcp_allow: want an array of strings`},
 		{"bad toml", nil, `tcp_address = `, "config file "},

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/lookupd/lookupd/clientmerge"
-	"github.com/lookupd/lookupd/clientmerge/credentials"
 )
 
 // Exit codes of Main.
@@ -76,6 +75,12 @@ Flags (anywhere on the line; --flag and -flag are the same):
   --enable-actions             ui: offer tombstoning a producer and deleting
                                topics and channels (default: read-only)
   --feed-size N                ui: changes kept in the feed (default 200)
+  --tls-ca-file FILE           PEM CAs that verify https:// lookupds
+                               (default: the system's)
+  --tls-cert FILE, --tls-key FILE
+                               client certificate and key, for lookupds run
+                               with --tls-client-ca
+  --tls-server-name NAME       name the lookupds' certificates must carry
   --dns-address ADDR           dns: UDP and TCP listen address (default
                                127.0.0.1:4153)
   --dns-zone ZONE              dns: domain answered for (default lookupd.)
@@ -173,6 +178,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
 	cmd := commands[pos[0]]
+	copts, err := opts.clientOptions()
+	if err != nil {
+		return ExitUsage, &usageError{msg: err.Error()}
+	}
 	addrs := opts.LookupdHTTPAddresses
 	if pos[0] != "dns" {
 		// The per-lookupd views need one address per lookupd: names are
@@ -181,20 +190,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return ExitUsage, &usageError{msg: err.Error()}
 		}
 	}
-	var cmOpts []clientmerge.Option
-	if opts.AuthTokenFile != "" {
-		token, err := credentials.ReadTokenFile(opts.AuthTokenFile)
-		if err != nil {
-			return ExitUsage, &usageError{msg: fmt.Sprintf("--auth-token-file: %v", err)}
-		}
-		cmOpts = append(cmOpts, clientmerge.WithBearerToken(token))
-	}
-	cl, err := NewCluster(addrs, opts.Timeout, nil, cmOpts...)
+	cl, err := NewCluster(addrs, opts.Timeout, nil, copts...)
 	if err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
 	defer cl.Close()
-	env := &cmdEnv{ctx: ctx, opts: opts, cl: cl, args: pos[1:], out: stdout, errw: stderr, hooks: h}
+	env := &cmdEnv{ctx: ctx, opts: opts, clientOpts: copts, cl: cl, args: pos[1:], out: stdout, errw: stderr, hooks: h}
 	code := cmd.run(env)
 	if env.writeErr != nil {
 		return ExitFailed, fmt.Errorf("write output: %w", env.writeErr)
@@ -227,15 +228,16 @@ func init() {
 
 // cmdEnv is what a command runs with.
 type cmdEnv struct {
-	ctx      context.Context
-	opts     *Options
-	cl       *Cluster
-	args     []string
-	out      io.Writer
-	errw     io.Writer
-	err      error // printed by Main
-	writeErr error
-	hooks    Hooks
+	ctx        context.Context
+	opts       *Options
+	clientOpts []clientmerge.Option // the credentials, for clients of its own
+	cl         *Cluster
+	args       []string
+	out        io.Writer
+	errw       io.Writer
+	err        error // printed by Main
+	writeErr   error
+	hooks      Hooks
 }
 
 // warnDown prints one line per lookupd that did not answer and returns

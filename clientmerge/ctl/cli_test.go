@@ -367,6 +367,7 @@ func TestMain_Usage(t *testing.T) {
 		}
 		for _, want := range []string{"lookup TOPIC", "topics", "channels TOPIC", "nodes", "health", "diff", "watch [TOPIC]", "ui",
 			"--lookupd-http-address", "LOOKUPD_HTTP_ADDRESSES", "--output", "--timeout", "--interval", "--http-address", "--enable-actions", "--feed-size", "--config", "--version",
+			"--auth-token-file", "--tls-ca-file", "--tls-cert", "--tls-key", "--tls-server-name",
 			"\n  0 ", "\n  1 ", "\n  2 ", "\n  3 ", "\n  64 "} {
 			if !strings.Contains(Usage, want) {
 				t.Errorf("usage lacks %q", want)

@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lookupd/lookupd/clientmerge"
+	"github.com/lookupd/lookupd/clientmerge/credentials"
 )
 
 // EnvAddresses is the environment variable read for lookupd addresses
@@ -37,6 +40,12 @@ type Options struct {
 	AuthTokenFile string `flag:"auth-token-file" help:"file holding the bearer token sent to every lookupd run with --auth-file: a read token (for --auth-reads), or an admin token for the ui's actions"`
 	// FeedSize bounds the web view's change feed.
 	FeedSize int `flag:"feed-size" help:"ui: changes kept in the change feed"`
+
+	// TLS for https:// lookupds; see clientmerge/credentials.
+	TLSCAFile     string `flag:"tls-ca-file" help:"PEM CA certificates that verify https:// lookupds (default: the system's)"`
+	TLSCert       string `flag:"tls-cert" help:"PEM client certificate, for lookupds run with --tls-client-ca"`
+	TLSKey        string `flag:"tls-key" help:"PEM private key of --tls-cert"`
+	TLSServerName string `flag:"tls-server-name" help:"the name https:// lookupds' certificates must carry (default: each URL's host)"`
 
 	// The dns command's server. The names and defaults are lookupd's
 	// --dns-* flags, except the address, which dns needs.
@@ -103,6 +112,29 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("invalid --dns-udp-workers %d: must be in 1..4096", o.DNSUDPWorkers)
 	}
 	return nil
+}
+
+// clientOptions returns the clientmerge options of the credentials: the
+// token read from AuthTokenFile and a TLS configuration from the TLS
+// files, each if given.
+func (o *Options) clientOptions() ([]clientmerge.Option, error) {
+	var out []clientmerge.Option
+	if o.AuthTokenFile != "" {
+		tok, err := credentials.ReadTokenFile(o.AuthTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("--auth-token-file: %w", err)
+		}
+		out = append(out, clientmerge.WithBearerToken(tok))
+	}
+	files := credentials.TLSFiles{CAFile: o.TLSCAFile, CertFile: o.TLSCert, KeyFile: o.TLSKey, ServerName: o.TLSServerName}
+	if !files.IsZero() {
+		cfg, err := files.Config()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, clientmerge.WithTLSConfig(cfg))
+	}
+	return out, nil
 }
 
 // DNSConfig is the dns command's configuration, as Hooks.ServeDNS gets
@@ -178,6 +210,10 @@ func flagSet(o *Options) *flag.FlagSet {
 	fs.BoolVar(&o.EnableActions, "enable-actions", o.EnableActions, "")
 	fs.IntVar(&o.FeedSize, "feed-size", o.FeedSize, "")
 	fs.StringVar(&o.AuthTokenFile, "auth-token-file", o.AuthTokenFile, "")
+	fs.StringVar(&o.TLSCAFile, "tls-ca-file", o.TLSCAFile, "")
+	fs.StringVar(&o.TLSCert, "tls-cert", o.TLSCert, "")
+	fs.StringVar(&o.TLSKey, "tls-key", o.TLSKey, "")
+	fs.StringVar(&o.TLSServerName, "tls-server-name", o.TLSServerName, "")
 	fs.StringVar(&o.DNSAddress, "dns-address", o.DNSAddress, "")
 	fs.StringVar(&o.DNSZone, "dns-zone", o.DNSZone, "")
 	fs.DurationVar(&o.DNSTTL, "dns-ttl", o.DNSTTL, "")

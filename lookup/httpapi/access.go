@@ -96,7 +96,9 @@ func markStatus(w http.ResponseWriter, status int) {
 // observes it, unless it was hijacked (answered later, elsewhere).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	a := &accessWriter{ResponseWriter: w, start: time.Now()}
-	if ae := h.authorize(req); ae != nil {
+	if h.opts.Plaintext != nil && h.opts.Plaintext(req) {
+		writeTLSRequired(a, h.opts.HTTPSPort)
+	} else if ae := h.authorize(req); ae != nil {
 		writeAuthError(a, ae)
 	} else {
 		h.router.ServeHTTP(a, req)

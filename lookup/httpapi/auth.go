@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -102,4 +103,16 @@ func writeAuthError(w http.ResponseWriter, ae *Error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="lookupd"`)
 	}
 	writeError(w, ae)
+}
+
+// writeTLSRequired answers a plaintext request to an HTTPS-only listener
+// with nsqd's 403: the body's https_port is where to ask again, which
+// nsqadmin v1.3.0 does. The connection is closed after it.
+func writeTLSRequired(w http.ResponseWriter, port int) {
+	h := w.Header()
+	h["Content-Type"] = contentJSONValues
+	h[headerNSQ] = headerNSQValues
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusForbidden)
+	fmt.Fprintf(w, `{"message": "TLS_REQUIRED", "https_port": %d}`, port)
 }

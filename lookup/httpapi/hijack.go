@@ -372,6 +372,10 @@ type prefixConn struct {
 	prefix []byte
 }
 
+// Unwrap returns the connection under c, for code that looks for what a
+// connection is (lookup's TLS check).
+func (c *prefixConn) Unwrap() net.Conn { return c.Conn }
+
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {
 		n := copy(p, c.prefix)

@@ -65,6 +65,13 @@ type Options struct {
 	// Refusals are 401 UNAUTHORIZED (no known token) and 403 FORBIDDEN
 	// (role too small).
 	Auth *auth.Store
+	// Plaintext, if set, reports whether a request came in plaintext to a
+	// listener that serves HTTPS only: such a request is answered 403
+	// {"message": "TLS_REQUIRED", "https_port": HTTPSPort}, as nsqd answers
+	// it, which nsqadmin v1.3.0 follows by asking again over https.
+	Plaintext func(*http.Request) bool
+	// HTTPSPort is the port named in TLS_REQUIRED answers.
+	HTTPSPort int
 	// AuthReads makes every GET but /ping need a read or admin token too
 	// (with Auth set).
 	AuthReads bool

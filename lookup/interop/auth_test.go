@@ -104,3 +104,38 @@ func TestConsumer_AuthSecretWithAuthReads(t *testing.T) {
 	c.expect("hello")
 	c.stop()
 }
+
+// go-nsq v1.1.0 consumers reach a lookupd that serves HTTPS only with
+// mTLS and --auth-reads through an https:// address, a TLS-configured
+// lookupd client and their AuthSecret; nothing in go-nsq changes.
+func TestConsumer_OverMutualTLS(t *testing.T) {
+	t.Cleanup(http.DefaultTransport.(*http.Transport).CloseIdleConnections)
+	certs := lookuptest.NewCerts(t)
+	path := filepath.Join(t.TempDir(), "tokens.toml")
+	if err := os.WriteFile(path, []byte("[[tokens]]\ntoken = \""+readSecret+"\"\nrole = \"read\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := lookuptest.Options(t)
+	o.AuthFile, o.AuthReads, o.TCPAllow = path, true, []string{"127.0.0.0/8"}
+	o.TLSCert, o.TLSKey, o.TLSClientCA = certs.ServerCert, certs.ServerKey, certs.CAFile
+	srv := lookuptest.StartDaemon(t, o)
+	l := lookupdNode{tcp: srv.TCPAddr().String(), http: srv.HTTPAddr().String(), stop: srv.Stop}
+	d := startNSQD(t, l)
+	d.createTopic("events")
+	lookuptest.WaitFor(t, waitTimeout, "nsqd registered events", func() bool {
+		res, ok := srv.DB().Lookup("events")
+		return ok && len(res.Producers) == 1
+	})
+	cfg := nsq.NewConfig()
+	cfg.AuthSecret = readSecret
+	cfg.TlsConfig = certs.ClientTLS() // used here for the lookupd client only (see startConsumerWith)
+	cfg.TlsV1 = false
+	c := startConsumerWith(t, cfg, "events", "secure", l)
+	lookuptest.WaitFor(t, waitTimeout, "the subscription announced", func() bool {
+		res, _ := srv.DB().Lookup("events")
+		return len(res.Channels) == 1 && res.Channels[0] == "secure"
+	})
+	publish(t, d, "events", "over tls")
+	c.expect("over tls")
+	c.stop()
+}

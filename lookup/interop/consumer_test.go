@@ -41,7 +41,8 @@ func startConsumerWith(t *testing.T, cfg *nsq.Config, topic, channel string, ls 
 	c.SetLogger(nsqref.TestLogger(t, "[go-nsq] "), nsq.LogLevelWarning)
 	// go-nsq's own lookupd client keeps idle connections for 90 s; owning the
 	// transport lets the test close them (nsqlookupd's Exit does not).
-	tr := &http.Transport{}
+	// A config with a TLS configuration gives it to the lookupd client.
+	tr := &http.Transport{TLSClientConfig: cfg.TlsConfig}
 	c.SetLookupdHttpClient(&http.Client{Transport: tr, Timeout: 5 * time.Second})
 	cs := &consumer{t: t, c: c, tr: tr, msgs: make(chan string, 16)}
 	c.AddHandler(nsq.HandlerFunc(func(m *nsq.Message) error {
@@ -53,7 +54,11 @@ func startConsumerWith(t *testing.T, cfg *nsq.Config, topic, channel string, ls 
 	}))
 	addrs := make([]string, 0, len(ls))
 	for _, l := range ls {
-		addrs = append(addrs, l.http)
+		if cfg.TlsConfig != nil {
+			addrs = append(addrs, "https://"+l.http)
+		} else {
+			addrs = append(addrs, l.http)
+		}
 	}
 	t.Cleanup(cs.stop)
 	if err := c.ConnectToNSQLookupds(addrs); err != nil {

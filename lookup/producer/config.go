@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,12 @@ type Config struct {
 	// RemoteAddress is ignored (the lookupd fills it in).
 	Identity wire.ProducerInfo
 
+	// TLSConfig, if set, makes every connection TLS: the lookupds'
+	// addresses are then their --tcp-tls-address listeners. Its ServerName
+	// defaults to each address's host; a client certificate in it answers
+	// lookupds run with --tls-client-ca. It is cloned by New.
+	TLSConfig *tls.Config
+
 	// AuthToken, if set, is sent as "auth_token" in IDENTIFY: the
 	// register token a lookupd run with --auth-file asks of producers
 	// outside its --tcp-allow networks. Lookupds that do not ask for one
@@ -97,6 +104,7 @@ type Config struct {
 // a value that cannot be used.
 func (cfg Config) withDefaults() (Config, error) {
 	cfg.LookupdTCPAddresses = append([]string(nil), cfg.LookupdTCPAddresses...)
+	cfg.TLSConfig = cfg.TLSConfig.Clone() // nil stays nil
 	if _, err := dnsaddr.New(cfg.LookupdTCPAddresses, nil); err != nil {
 		return Config{}, fmt.Errorf("lookupd %w", err)
 	}

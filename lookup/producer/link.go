@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,7 +172,14 @@ type conn struct {
 func (l *link) session() (healthy bool, err error) {
 	c := l.c
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
-	nc, err := d.DialContext(l.stopCtx, "tcp", l.addr)
+	var nc net.Conn
+	if c.cfg.TLSConfig != nil {
+		// DialTimeout bounds the handshake too.
+		td := tls.Dialer{NetDialer: &d, Config: l.tlsConfig()}
+		nc, err = td.DialContext(l.stopCtx, "tcp", l.addr)
+	} else {
+		nc, err = d.DialContext(l.stopCtx, "tcp", l.addr)
+	}
 	if err != nil {
 		return false, fmt.Errorf("dial: %w", err)
 	}
@@ -202,6 +211,24 @@ func (l *link) session() (healthy bool, err error) {
 	l.setConnected(version)
 	c.log.Info("connected to lookupd", "remote_addr", l.addr, "remote_version", version)
 	return cn.serve()
+}
+
+// tlsConfig returns the configuration to dial l with: the Client's, whose
+// ServerName, unless set, is the host of the name the lookupd was given
+// as (host:port), so that a certificate for a DNS name verifies when the
+// name stands for several addresses, or else the host dialled.
+func (l *link) tlsConfig() *tls.Config {
+	cfg := l.c.cfg.TLSConfig
+	if cfg.ServerName != "" || l.status.Name == "" {
+		return cfg
+	}
+	host, _, err := net.SplitHostPort(l.status.Name)
+	if err != nil || strings.HasPrefix(l.status.Name, "srv+") {
+		return cfg
+	}
+	cfg = cfg.Clone()
+	cfg.ServerName = host
+	return cfg
 }
 
 // watch interrupts blocked I/O once the connection must stop: at once when

@@ -2,6 +2,7 @@ package producerd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,6 +67,12 @@ func New(opts *Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	var tlsConfig *tls.Config
+	if opts.TLS {
+		if tlsConfig, err = opts.tlsFiles().Config(); err != nil {
+			return nil, err
+		}
+	}
 	d.client, err = producer.New(producer.Config{
 		LookupdTCPAddresses: opts.LookupdTCPAddresses,
 		LookupdDNSRefresh:   opts.LookupdDNSRefresh,
@@ -78,6 +85,7 @@ func New(opts *Options) (*Daemon, error) {
 			Version:          config.Version, // sent in IDENTIFY
 		},
 		AuthToken:         token,
+		TLSConfig:         tlsConfig,
 		HeartbeatInterval: opts.HeartbeatInterval,
 		ResyncInterval:    opts.ResyncInterval,
 		StartSuspended:    opts.HealthURL != "",

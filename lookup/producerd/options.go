@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/lookupd/lookupd/clientmerge/credentials"
 	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/producer"
@@ -31,6 +32,18 @@ type Options struct {
 	// AuthTokenFile names a file holding the register token sent in
 	// IDENTIFY, for lookupds run with --auth-file (read at start).
 	AuthTokenFile string `flag:"auth-token-file" help:"file holding the register token to send in IDENTIFY, for lookupds run with --auth-file (empty: none)"`
+
+	// TLS makes producerd connect to every lookupd with TLS: the lookupd
+	// addresses are then their --tcp-tls-address listeners.
+	TLS bool `flag:"tls" help:"connect to lookupds with TLS (give their --tcp-tls-address as --lookupd-tcp-address)"`
+	// TLSCAFile verifies the lookupds' certificates (default: the
+	// system's roots); TLSCert and TLSKey are producerd's own, for
+	// lookupds run with --tls-client-ca; TLSServerName overrides the name
+	// checked. All need TLS.
+	TLSCAFile     string `flag:"tls-ca-file" help:"with --tls: PEM CA certificates that verify the lookupds (default: the system's)"`
+	TLSCert       string `flag:"tls-cert" help:"with --tls: PEM client certificate, for lookupds run with --tls-client-ca"`
+	TLSKey        string `flag:"tls-key" help:"with --tls: PEM private key of --tls-cert"`
+	TLSServerName string `flag:"tls-server-name" help:"with --tls: the name the lookupds' certificates must carry (default: the host of each address)"`
 
 	HeartbeatInterval time.Duration `flag:"heartbeat-interval" help:"time between PINGs to each lookupd"`
 	ResyncInterval    time.Duration `flag:"resync-interval" help:"time between full re-sends of all registrations (repairs lookupds that lost them)"`
@@ -75,6 +88,11 @@ func NewOptions() *Options {
 	}
 }
 
+// tlsFiles returns the TLS client files of the options.
+func (o *Options) tlsFiles() credentials.TLSFiles {
+	return credentials.TLSFiles{CAFile: o.TLSCAFile, CertFile: o.TLSCert, KeyFile: o.TLSKey, ServerName: o.TLSServerName}
+}
+
 // Validate checks values and cross-field rules, in declaration order, and
 // returns every problem found.
 func (o *Options) Validate() error {
@@ -92,6 +110,8 @@ func (o *Options) Validate() error {
 		_, err := ParseRegistration(r)
 		v.Add("register", err)
 	}
+	v.Check(o.TLS || o.tlsFiles().IsZero(), "tls", "must be set for --tls-ca-file, --tls-cert, --tls-key or --tls-server-name")
+	v.Check((o.TLSCert == "") == (o.TLSKey == ""), "tls-cert", "and --tls-key go together")
 	v.Positive("heartbeat-interval", o.HeartbeatInterval)
 	v.Positive("resync-interval", o.ResyncInterval)
 	if o.HTTPAddress != "" {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,13 +35,19 @@ type conn struct {
 	grant *auth.Grant
 }
 
-func (s *Server) handle(nc net.Conn) {
+func (s *Server) handle(nc net.Conn, cfg *tls.Config) {
 	c := &conn{s: s, c: nc, remote: nc.RemoteAddr().String(), pre: prefetched{c: nc}}
 	if s.opts.HandshakeTimeout > 0 {
 		c.handshakeBy = time.Now().Add(s.opts.HandshakeTimeout)
 	}
 	c.logAt(slog.LevelDebug, "connection opened")
-	err := c.serve()
+	var err error
+	if cfg != nil {
+		err = c.handshakeTLS(cfg)
+	}
+	if err == nil {
+		err = c.serve()
+	}
 	if c.br != nil {
 		c.releaseReader()
 	}
@@ -48,7 +55,7 @@ func (s *Server) handle(nc net.Conn) {
 	// connection is closed and untracked before the outcome is counted,
 	// so Stats never counts a timeout for a connection still open.
 	removed := c.id != "" && s.db.RemoveProducer(c.id)
-	nc.Close()
+	c.c.Close() // over TLS, with a close_notify
 	s.untrack(nc)
 	if removed {
 		c.logAt(slog.LevelInfo, "producer removed", "conn", c.id)
@@ -61,6 +68,11 @@ func (s *Server) handle(nc net.Conn) {
 		if ok, n := s.logHandshake.Allow(time.Now()); ok {
 			s.log.Info("handshake timeout: no IDENTIFY in time", "remote_addr", c.remote,
 				"timeout", s.opts.HandshakeTimeout, "suppressed", n)
+		}
+	case errors.As(err, new(tlsError)):
+		s.tlsErrors.Add(1)
+		if ok, n := s.logHandshake.Allow(time.Now()); ok {
+			s.log.Info("tls handshake failed", "remote_addr", c.remote, "err", err, "suppressed", n)
 		}
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.timeouts.Add(1)
@@ -102,6 +114,37 @@ func (f *prefetched) Read(p []byte) (int, error) {
 	n := copy(p, f.pending)
 	f.pending = f.pending[n:]
 	return n, nil
+}
+
+// tlsError is a failed TLS handshake that was not cut by a deadline.
+type tlsError struct{ err error }
+
+func (e tlsError) Error() string { return "tls handshake: " + e.err.Error() }
+func (e tlsError) Unwrap() error { return e.err }
+
+// handshakeTLS runs the server side of a TLS handshake on c within the
+// handshake deadline (or, without one, the idle timeout), then makes c
+// read and write through TLS.
+func (c *conn) handshakeTLS(cfg *tls.Config) error {
+	deadline := c.handshakeBy
+	if deadline.IsZero() {
+		deadline = time.Now().Add(c.s.opts.IdleTimeout)
+	}
+	tc := tls.Server(c.c, cfg)
+	if err := tc.SetDeadline(deadline); err != nil {
+		return err
+	}
+	if err := tc.Handshake(); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return err
+		}
+		return tlsError{err: err}
+	}
+	if err := tc.SetDeadline(time.Time{}); err != nil {
+		return err
+	}
+	c.c, c.pre.c = tc, tc
+	return nil
 }
 
 // readDeadline returns the deadline of the next wait for input: the idle

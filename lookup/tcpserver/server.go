@@ -2,6 +2,7 @@ package tcpserver
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,6 +78,7 @@ type Stats struct {
 	Errors            int64 // protocol errors replied
 	Timeouts          int64 // connections closed by the idle timeout
 	HandshakeTimeouts int64 // connections closed by the handshake timeout
+	TLSErrors         int64 // TLS handshakes that failed other than by a deadline
 	Unauthorized      int64 // IDENTIFYs refused for want of an acceptable token or address
 	Forbidden         int64 // REGISTERs refused: topic not covered by the token
 }
@@ -100,7 +102,7 @@ type Server struct {
 	logRejected, logHandshake, logAuth limit.Every
 
 	accepted, rejected, rejectedSource, commands, errs, timeouts, handshakeTimeouts atomic.Int64
-	unauthorized, forbidden                                                         atomic.Int64
+	unauthorized, forbidden, tlsErrors                                              atomic.Int64
 }
 
 // New returns a Server over db.
@@ -143,7 +145,16 @@ func New(db *registry.DB, opts Options) (*Server, error) {
 // connection handler to return. Closing ln does not close open
 // connections: call Close for that. It returns nil when ln was closed and
 // the accept error otherwise.
-func (s *Server) Serve(ln net.Listener) error {
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, nil) }
+
+// ServeTLS is Serve for a listener whose clients speak TLS with cfg: each
+// connection's handshake must finish within the handshake timeout (or,
+// without one, the idle timeout), then the V1 protocol runs inside TLS.
+// The per-source cap counts a connection from its accept, before the
+// handshake.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) error { return s.serve(ln, cfg) }
+
+func (s *Server) serve(ln net.Listener, cfg *tls.Config) error {
 	defer s.wg.Wait()
 	for {
 		conn, err := connset.Accept(ln, s.log)
@@ -156,7 +167,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if !s.track(conn) {
 			continue
 		}
-		s.wg.Go(func() { s.handle(conn) })
+		s.wg.Go(func() { s.handle(conn, cfg) })
 	}
 }
 
@@ -202,6 +213,7 @@ func (s *Server) Stats() Stats {
 		Errors:            s.errs.Load(),
 		Timeouts:          s.timeouts.Load(),
 		HandshakeTimeouts: s.handshakeTimeouts.Load(),
+		TLSErrors:         s.tlsErrors.Load(),
 		Unauthorized:      s.unauthorized.Load(),
 		Forbidden:         s.forbidden.Load(),
 	}
