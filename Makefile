@@ -51,7 +51,7 @@ converge:
 
 # The long fault-injection, load and bad-input runs (a few minutes).
 chaos:
-	$(GO) test -count=1 -v -timeout 30m -run 'TestChaos$$|TestChaos_CatchesLostRegistration$$|TestLoad$$|TestBadInput$$' ./bench/chaos/ -chaos.long
+	$(GO) test -count=1 -v -timeout 30m -run 'TestChaos$$|TestChaos_CatchesLostRegistration$$|TestLoad$$|TestBadInput$$|TestHostile$$' ./bench/chaos/ -chaos.long
 
 # The many-host scale run (root; about 6 minutes): 10 lookupd hosts, 10,000
 # producers on 5 hosts, 3 consumer hosts, each in a network namespace the run

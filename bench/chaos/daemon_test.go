@@ -22,10 +22,11 @@ import (
 
 // daemon is a lookupd process started for one test.
 type daemon struct {
-	proc     *proc.Process
-	tcpAddr  string
-	httpAddr string
-	http     *http.Client
+	proc      *proc.Process
+	tcpAddr   string
+	httpAddr  string
+	startLine string // the "lookupd started" log line, with every address
+	http      *http.Client
 }
 
 // startLookupd starts a lookupd process on 127.0.0.1 ports chosen by the
@@ -62,7 +63,7 @@ func startLookupd(t *testing.T, name string, args ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.tcpAddr, d.httpAddr = logField(line, "tcp_address"), logField(line, "http_address")
+	d.tcpAddr, d.httpAddr, d.startLine = logField(line, "tcp_address"), logField(line, "http_address"), line
 	return d
 }
 
@@ -118,7 +119,12 @@ type producerConn struct {
 // is a host of its own: proc.HostAddr), identifies as broadcast
 // 127.0.0.1:port and registers topic/channel, waiting for each reply.
 func dialProducer(addr string, port int, topic, channel string) (*producerConn, error) {
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: proc.HostAddr(port)}
+	return dialProducerFrom(proc.HostAddr(port), addr, port, topic, channel)
+}
+
+// dialProducerFrom is dialProducer from the source address local.
+func dialProducerFrom(local *net.TCPAddr, addr string, port int, topic, channel string) (*producerConn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: local}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err

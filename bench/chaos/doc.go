@@ -33,8 +33,10 @@
 //
 // The tests of this package run a short form under go test, and a long
 // one (-chaos.long or CHAOS_LONG=1), a load test holding thousands of
-// producer connections, and a table of bad input against a lookupd
-// process. A run with Config.LoseRegistrations, whose proxies turn
+// producer connections, a table of bad input against a lookupd process,
+// and the hostile cases of the README's threat model (TestHostile: 20,000
+// silent sockets from one address held by helper processes, a flood of
+// unauthorised creates, stalled TLS handshakes). A run with Config.LoseRegistrations, whose proxies turn
 // REGISTER commands into PINGs once the cluster is up, must fail: it
 // shows, end to end, that the checks can.
 //

@@ -95,15 +95,21 @@ func testLogger(t *testing.T, level slog.Level) *slog.Logger {
 }
 
 // raiseNoFile raises this process's RLIMIT_NOFILE soft limit to want (or
-// the hard limit, if lower) with syscall.Setrlimit. Calling Setrlimit also
-// makes child processes inherit the limit (the Go runtime otherwise gives
-// them the limit the process started with). It returns the soft limit now
-// in force.
+// the hard limit, if lower, and the hard limit cannot be raised: only root
+// may) with syscall.Setrlimit. Calling Setrlimit also makes child
+// processes inherit the limit (the Go runtime otherwise gives them the
+// limit the process started with). It returns the soft limit now in force.
 func raiseNoFile(t *testing.T, want uint64) uint64 {
 	t.Helper()
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatalf("getrlimit: %v", err)
+	}
+	if want > lim.Max {
+		raised := syscall.Rlimit{Cur: want, Max: want}
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised) == nil {
+			return want
+		}
 	}
 	lim.Cur = max(lim.Cur, min(want, lim.Max))
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
