@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,19 +20,39 @@ import (
 // at a time.
 type httpConn struct {
 	addr string
+	tls  *tls.Config // nil: plaintext
 	c    net.Conn
 	br   *bufio.Reader
 }
 
 func newHTTPConn(addr string) *httpConn { return &httpConn{addr: addr} }
 
+// newHTTPSConn is newHTTPConn speaking TLS with cfg; the handshake is made
+// when the connection is dialled, once per kept-alive connection.
+func newHTTPSConn(addr string, cfg *tls.Config) *httpConn { return &httpConn{addr: addr, tls: cfg} }
+
 // getRequest returns the bytes of a GET for path.
-func getRequest(addr, path string) []byte {
-	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: lookupbench\r\n\r\n")
+func getRequest(addr, path string) []byte { return getRequestAuth(addr, path, "") }
+
+// getRequestAuth is getRequest with "Authorization: Bearer token" when
+// token is not empty.
+func getRequestAuth(addr, path, token string) []byte {
+	auth := ""
+	if token != "" {
+		auth = "Authorization: Bearer " + token + "\r\n"
+	}
+	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: lookupbench\r\n" + auth + "\r\n")
 }
 
 func (h *httpConn) dial() error {
-	c, err := net.DialTimeout("tcp", h.addr, 10*time.Second)
+	var c net.Conn
+	var err error
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if h.tls != nil {
+		c, err = tls.DialWithDialer(d, "tcp", h.addr, h.tls)
+	} else {
+		c, err = d.Dial("tcp", h.addr)
+	}
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", h.addr, err)
 	}

@@ -29,12 +29,22 @@ func ServeUntilStdinEnds(ctx context.Context, stdin io.Reader) (context.Context,
 // serves until ctx ends. It is the child side of ExecLauncher for the
 // commands under bench/cmd.
 func ServeOurs(ctx context.Context, logLevel string, withDNS bool, stdout io.Writer) error {
+	return ServeOursWith(ctx, logLevel, func(o *lookup.Options) {
+		if withDNS {
+			o.DNSAddress = "127.0.0.1:0"
+		}
+	}, stdout)
+}
+
+// ServeOursWith is ServeOurs with the options changed by configure
+// (which may be nil) after the benchmark's own.
+func ServeOursWith(ctx context.Context, logLevel string, configure func(*lookup.Options), stdout io.Writer) error {
 	opts := lookup.NewOptions()
 	opts.TCPAddress = "127.0.0.1:0"
 	opts.HTTPAddress = "127.0.0.1:0"
 	opts.BroadcastAddress = "127.0.0.1"
-	if withDNS {
-		opts.DNSAddress = "127.0.0.1:0"
+	if configure != nil {
+		configure(opts)
 	}
 	if err := opts.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return err

@@ -365,3 +365,21 @@ func TestMain_SIGHUPReloadsAuthFile(t *testing.T) {
 		t.Fatalf("exit: %v", d.err)
 	}
 }
+
+// The README's worked example of a lookupd config with tokens and TLS
+// loads: every key is a flag, every value valid.
+func TestREADMEWorkedExample(t *testing.T) {
+	section := configtest.Section(t, "../../README.md", "### Worked example: tokens and TLS for three lookupds")
+	_, rest, ok := strings.Cut(section, "# lookupd.toml (worked example)\n")
+	body, _, closed := strings.Cut(rest, "```")
+	if !ok || !closed {
+		t.Fatal("no lookupd.toml block in the worked example")
+	}
+	o, err := parseOptions([]string{"--config", configtest.WriteFile(t, body)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TLSClientCA == "" || !o.AuthReads || o.TCPTLSAddress == "" || len(o.TCPAllow) != 1 {
+		t.Fatalf("worked example options: %+v", o)
+	}
+}

@@ -36,20 +36,46 @@ type Certs struct {
 	serial                int64
 }
 
-// NewCerts generates a Certs set valid for one hour.
+// NewCerts generates a Certs set valid for one hour in the test's
+// temporary directory.
 func NewCerts(t testing.TB) *Certs {
 	t.Helper()
-	c := &Certs{dir: t.TempDir()}
-	c.caCert, c.caKey = c.ca(t, "lookupd test CA")
-	c.otherCACert, c.otherCAKey = c.ca(t, "other test CA")
-	c.CAFile = c.writePEM(t, "ca.pem", "CERTIFICATE", c.caCert.Raw)
-	c.OtherCAFile = c.writePEM(t, "other-ca.pem", "CERTIFICATE", c.otherCACert.Raw)
+	c, err := GenerateCerts(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// GenerateCerts generates a Certs set valid for one hour in dir, for
+// callers without a testing.TB (the benchmarks).
+func GenerateCerts(dir string) (*Certs, error) {
+	c := &Certs{dir: dir}
+	var err error
+	if c.caCert, c.caKey, err = c.ca("lookupd test CA"); err != nil {
+		return nil, err
+	}
+	if c.otherCACert, c.otherCAKey, err = c.ca("other test CA"); err != nil {
+		return nil, err
+	}
+	if c.CAFile, err = c.writePEM("ca.pem", "CERTIFICATE", c.caCert.Raw); err != nil {
+		return nil, err
+	}
+	if c.OtherCAFile, err = c.writePEM("other-ca.pem", "CERTIFICATE", c.otherCACert.Raw); err != nil {
+		return nil, err
+	}
 	c.Pool = x509.NewCertPool()
 	c.Pool.AddCert(c.caCert)
-	c.ServerCert, c.ServerKey, c.Server = c.leaf(t, "server", c.caCert, c.caKey, x509.ExtKeyUsageServerAuth)
-	c.ClientCert, c.ClientKey, c.Client = c.leaf(t, "client", c.caCert, c.caKey, x509.ExtKeyUsageClientAuth)
-	c.RogueCert, c.RogueKey, c.Rogue = c.leaf(t, "rogue", c.otherCACert, c.otherCAKey, x509.ExtKeyUsageClientAuth)
-	return c
+	if c.ServerCert, c.ServerKey, c.Server, err = c.leaf("server", c.caCert, c.caKey, x509.ExtKeyUsageServerAuth); err != nil {
+		return nil, err
+	}
+	if c.ClientCert, c.ClientKey, c.Client, err = c.leaf("client", c.caCert, c.caKey, x509.ExtKeyUsageClientAuth); err != nil {
+		return nil, err
+	}
+	if c.RogueCert, c.RogueKey, c.Rogue, err = c.leaf("rogue", c.otherCACert, c.otherCAKey, x509.ExtKeyUsageClientAuth); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // RenewServer writes a new server certificate and key (a new serial and
@@ -57,8 +83,12 @@ func NewCerts(t testing.TB) *Certs {
 // test reloading.
 func (c *Certs) RenewServer(t testing.TB) tls.Certificate {
 	t.Helper()
-	_, _, c.Server = c.leaf(t, "server", c.caCert, c.caKey, x509.ExtKeyUsageServerAuth)
-	return c.Server
+	_, _, pair, err := c.leaf("server", c.caCert, c.caKey, x509.ExtKeyUsageServerAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Server = pair
+	return pair
 }
 
 // ClientTLS returns a client configuration trusting the CA and presenting
@@ -67,26 +97,27 @@ func (c *Certs) ClientTLS() *tls.Config {
 	return &tls.Config{RootCAs: c.Pool, Certificates: []tls.Certificate{c.Client}, MinVersion: tls.VersionTLS12}
 }
 
-func (c *Certs) ca(t testing.TB, name string) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key := newKey(t)
+func (c *Certs) ca(name string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
 	tmpl := c.template(name)
 	tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
 	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert, key
+	return cert, key, err
 }
 
-func (c *Certs) leaf(t testing.TB, name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage) (certFile, keyFile string, pair tls.Certificate) {
-	t.Helper()
-	key := newKey(t)
+func (c *Certs) leaf(name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey, usage x509.ExtKeyUsage) (certFile, keyFile string, pair tls.Certificate, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", pair, err
+	}
 	tmpl := c.template("lookupd test " + name)
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
@@ -96,19 +127,20 @@ func (c *Certs) leaf(t testing.TB, name string, ca *x509.Certificate, caKey *ecd
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", pair, err
 	}
 	kder, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return "", "", pair, err
 	}
-	certFile = c.writePEM(t, name+".pem", "CERTIFICATE", der)
-	keyFile = c.writePEM(t, name+"-key.pem", "EC PRIVATE KEY", kder)
+	if certFile, err = c.writePEM(name+".pem", "CERTIFICATE", der); err != nil {
+		return "", "", pair, err
+	}
+	if keyFile, err = c.writePEM(name+"-key.pem", "EC PRIVATE KEY", kder); err != nil {
+		return "", "", pair, err
+	}
 	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, pair
+	return certFile, keyFile, pair, err
 }
 
 func (c *Certs) template(cn string) *x509.Certificate {
@@ -121,26 +153,13 @@ func (c *Certs) template(cn string) *x509.Certificate {
 	}
 }
 
-func (c *Certs) writePEM(t testing.TB, name, typ string, der []byte) string {
-	t.Helper()
+// writePEM writes a new file and renames it over the old, as a
+// certificate rotation would, so that a reader never sees half a file.
+func (c *Certs) writePEM(name, typ string, der []byte) (string, error) {
 	path := filepath.Join(c.dir, name)
-	// Write a new file and rename it over the old, as a certificate
-	// rotation would, so that a reader never sees half a file.
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
+	return path, os.Rename(tmp, path)
 }

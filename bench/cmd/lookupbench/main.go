@@ -42,6 +42,11 @@ type flags struct {
 	lookupds      int
 	serveDNS      bool
 	serveLookupds string
+	security      bool
+	minRatio      float64
+	serveTLSCert  string
+	serveTLSKey   string
+	serveAuthFile string
 }
 
 func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
@@ -77,6 +82,13 @@ func newFlagSet(f *flags, stderr io.Writer) *flag.FlagSet {
 		"(defaults: %d producers x %d topics, -lookupds %d; writes bench/results/dns.json unless -out is given)", dd.Producers, dd.Topics, dd.Lookupds))
 	fs.IntVar(&f.lookupds, "lookupds", dd.Lookupds, "-dns: lookupds behind the merged server")
 	fs.BoolVar(&f.serveDNS, "serve-dns", false, "internal: with -serve=ours, serve DNS too")
+	ds := bench.DefaultSecurityConfig()
+	fs.BoolVar(&f.security, "security", false, fmt.Sprintf("security benchmark: /lookup answers/s over plaintext, TLS, bearer tokens and both, one lookupd each "+
+		"(defaults: %d producers x %d topics, %s; writes bench/results/security.json unless -out is given)", ds.Producers, ds.Topics, ds.Duration))
+	fs.Float64Var(&f.minRatio, "min-ratio", ds.MinRatio, "-security: fail if a secured load is under this fraction of the plaintext answers/s")
+	fs.StringVar(&f.serveTLSCert, "serve-tls-cert", "", "internal: with -serve=ours, --tls-cert")
+	fs.StringVar(&f.serveTLSKey, "serve-tls-key", "", "internal: with -serve=ours, --tls-key")
+	fs.StringVar(&f.serveAuthFile, "serve-auth-file", "", "internal: with -serve=ours, --auth-file with --auth-reads and loopback in --tcp-allow")
 	fs.StringVar(&f.serveLookupds, "serve-lookupds", "", "internal: with -serve=merged, the lookupds' HTTP addresses, comma-separated")
 	return fs
 }
@@ -130,6 +142,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}}
 	if f.dns {
 		return runDNS(ctx, fs, f, l, args, stdout, stderr)
+	}
+	if f.security {
+		return runSecurity(ctx, fs, f, l, args, stdout, stderr)
 	}
 	rep, err := measure(ctx, l, f, stderr)
 	if err != nil {
@@ -216,30 +231,46 @@ func markdown(rep *bench.Report) string {
 	return b.String()
 }
 
-// runDNS runs the DNS benchmark and writes its report.
-func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher, args []string, stdout, stderr io.Writer) int {
-	cfg := bench.DefaultDNSConfig()
-	cfg.Lookupds = f.lookupds
+// scaleFields point at the scale fields of a benchmark mode's own
+// configuration (DNSConfig, SecurityConfig).
+type scaleFields struct {
+	producers, topics, share, clients, slices *int
+	duration                                  *time.Duration
+	seed                                      *uint64
+}
+
+// overlay sets the fields of dst whose flags were given on the command
+// line to their values, leaving the mode's defaults for the others, and
+// returns the names of the flags given.
+func overlay(fs *flag.FlagSet, f flags, dst scaleFields) map[string]bool {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	// The scale flags apply when given; otherwise the DNS defaults do.
 	for _, o := range []struct {
 		name     string
 		dst, src *int
 	}{
-		{"producers", &cfg.Producers, &f.cfg.Producers}, {"topics", &cfg.Topics, &f.cfg.Topics},
-		{"share", &cfg.Share, &f.cfg.Share}, {"clients", &cfg.Clients, &f.cfg.Clients}, {"slices", &cfg.Slices, &f.cfg.Slices},
+		{"producers", dst.producers, &f.cfg.Producers}, {"topics", dst.topics, &f.cfg.Topics},
+		{"share", dst.share, &f.cfg.Share}, {"clients", dst.clients, &f.cfg.Clients}, {"slices", dst.slices, &f.cfg.Slices},
 	} {
 		if set[o.name] {
 			*o.dst = *o.src
 		}
 	}
 	if set["duration"] {
-		cfg.Duration = f.cfg.Duration
+		*dst.duration = f.cfg.Duration
 	}
 	if set["seed"] {
-		cfg.Seed = f.cfg.Seed
+		*dst.seed = f.cfg.Seed
 	}
+	return set
+}
+
+// runDNS runs the DNS benchmark and writes its report.
+func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher, args []string, stdout, stderr io.Writer) int {
+	cfg := bench.DefaultDNSConfig()
+	cfg.Lookupds = f.lookupds
+	// The scale flags apply when given; otherwise the DNS defaults do.
+	set := overlay(fs, f, scaleFields{&cfg.Producers, &cfg.Topics, &cfg.Share, &cfg.Clients, &cfg.Slices, &cfg.Duration, &cfg.Seed})
 	ls := bench.DNSLaunchers{
 		Lookupd: func(ctx context.Context) (*bench.Process, error) {
 			dl := l
@@ -263,11 +294,16 @@ func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher
 	}
 	rep.Command = "lookupbench " + strings.Join(args, " ")
 	rep.Machine = bench.Machine()
-	md := rep.Markdown()
+	return writeModeReport(set, f, "dns.json", rep, rep.Markdown(), stdout, stderr)
+}
+
+// writeModeReport prints md and writes rep and md to -out, or, when -out
+// was not given, to bench/results/NAME. It returns the exit code.
+func writeModeReport(set map[string]bool, f flags, name string, rep any, md string, stdout, stderr io.Writer) int {
 	fmt.Fprint(stdout, md)
 	out := f.out
 	if !set["out"] {
-		out = filepath.Join("bench", "results", "dns.json")
+		out = filepath.Join("bench", "results", name)
 	}
 	if out != "" {
 		if err := bench.WriteReport(out, rep, md); err != nil {

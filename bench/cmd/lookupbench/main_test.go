@@ -222,3 +222,42 @@ func TestSmokeDNS(t *testing.T) {
 		t.Errorf("markdown: %v\n%s", err, md)
 	}
 }
+
+// TestSmokeSecurity runs the security benchmark at a tiny scale end to
+// end: a lookupd process per mode (plaintext, TLS, token, both, control),
+// every answer checked, and the JSON and markdown outputs. The target is
+// not held at this scale (-min-ratio=0): a few hundred milliseconds on a
+// shared machine measure nothing.
+func TestSmokeSecurity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five processes")
+	}
+	out := filepath.Join(t.TempDir(), "security.json")
+	var stdout, stderr bytes.Buffer
+	args := []string{"-security", "-producers=12", "-topics=6", "-share=3", "-clients=2",
+		"-duration=500ms", "-slices=2", "-min-ratio=0", "-out=" + out}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("run exited %d\nstderr:\n%s", code, stderr.String())
+	}
+	var rep bench.SecurityReport
+	js, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(js, &rep); err != nil {
+		t.Fatalf("decode %s: %v", out, err)
+	}
+	if len(rep.Loads) != len(bench.SecurityModes) || !rep.Pass {
+		t.Fatalf("%d loads (pass %v), want %d", len(rep.Loads), rep.Pass, len(bench.SecurityModes))
+	}
+	for i, l := range rep.Loads {
+		if l.Mode != bench.SecurityModes[i] || l.Count == 0 || l.Rate <= 0 || l.Ratio <= 0 || l.P99 < l.P50 {
+			t.Errorf("load %d: %+v", i, l)
+		}
+	}
+	if !strings.Contains(stdout.String(), "× plaintext") {
+		t.Errorf("markdown:\n%s", stdout.String())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/lookupd/lookupd/bench"
 	"github.com/lookupd/lookupd/clientmerge"
 	"github.com/lookupd/lookupd/clientmerge/ctl"
+	"github.com/lookupd/lookupd/lookup"
 	"github.com/lookupd/lookupd/lookup/config"
 	"github.com/lookupd/lookupd/lookup/dnsserver"
 	"github.com/lookupd/lookupd/lookup/mergeddns"
@@ -25,7 +26,15 @@ func serve(ctx context.Context, kind bench.Kind, f flags, stdin io.Reader, stdou
 	defer cancel()
 	switch kind {
 	case bench.Ours:
-		return bench.ServeOurs(ctx, logLevel, f.serveDNS, stdout)
+		return bench.ServeOursWith(ctx, logLevel, func(o *lookup.Options) {
+			if f.serveDNS {
+				o.DNSAddress = "127.0.0.1:0"
+			}
+			o.TLSCert, o.TLSKey = f.serveTLSCert, f.serveTLSKey
+			if f.serveAuthFile != "" {
+				o.AuthFile, o.AuthReads, o.TCPAllow = f.serveAuthFile, true, []string{"127.0.0.0/8"}
+			}
+		}, stdout)
 	case bench.NSQ:
 		return bench.ServeNSQ(ctx, logLevel, stdout)
 	case bench.Merged:
