@@ -7,8 +7,9 @@
 // (HostAddr).
 //
 // It serves the harnesses under bench (the paired benchmark and the chaos
-// tests) and apps/demo, which all run lookupd, producerd or nsqlookupd as
-// processes. It imports nothing from this module.
+// tests) and bench/demo (the walk-through behind make demo), which all run
+// lookupd, producerd or nsqlookupd as processes. It imports nothing from
+// this module.
 //
 // Linux is its platform: a child gets SIGKILL when its parent dies
 // (Pdeathsig), and the /proc readers need Linux's /proc. Elsewhere it
