@@ -374,17 +374,23 @@ func (f *faultLoop) allStop(ctx context.Context) {
 	h := f.h
 	f.endLookupdFaults()
 	// Wait until the union equals the ground truth (departed producers
-	// expired too), so that the snapshot cannot change before the stop.
+	// expired too), so that the snapshot cannot change before the stop,
+	// and until every lookupd does: the lookupds' blocking queries time
+	// out one after another once they are stopped, and until the last
+	// one has, the watcher shows (and keeps as its snapshot) the answers
+	// of the lookupds not yet failed, which must then be the whole union
+	// (a lookupd restarted by an earlier fault may still be missing the
+	// registrations that the other two hold).
 	deadline := time.Now().Add(h.cfg.InactiveTimeout + 2*h.cfg.unionBound())
 	for {
 		h.mu.Lock()
 		exact := h.rules.unionExact()
 		h.mu.Unlock()
-		if exact {
+		if exact && len(h.compareAll(ctx)) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			h.violate("stale-snapshot", "the union never matched the ground truth before the stop of every lookupd")
+			h.violate("stale-snapshot", "the union and every lookupd never matched the ground truth before the stop of every lookupd")
 			return
 		}
 		if proc.Sleep(ctx, h.cfg.PollInterval/2) != nil {
