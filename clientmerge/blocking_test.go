@@ -156,8 +156,31 @@ func TestWatch_LookupdRestart(t *testing.T) {
 	expect(t, got, 5*time.Second, "127.0.0.1:4901", "127.0.0.1:4903", "127.0.0.1:4904")
 }
 
+// A lookupd stopped gracefully answers its blocking queries at once with
+// the index unchanged; restarted on the same addresses, it is followed
+// again within the failure backoff, not after the Watch's interval (an
+// hour here), although its counter started over and its first answer
+// with a producer may carry the index its last empty answer had.
+func TestWatch_GracefulRestartWithLongInterval(t *testing.T) {
+	a := lookuptest.StartDaemon(t, nil)
+	b := lookuptest.StartDaemon(t, nil)
+	tcpB, httpB := b.TCPAddr().String(), b.HTTPAddr().String()
+	cl := newClient(t, []string{a.HTTPAddr().String(), httpB}, WithTimeout(time.Second))
+	got := watchLookup(t, cl, "orders", time.Hour)
+	expect(t, got, 5*time.Second)
+	lookuptest.WaitFor(t, 5*time.Second, "a blocking query at B", func() bool { return b.BlockingStats().Waiting == 1 })
+
+	b.Stop() // graceful: the waiter is answered at once
+	o := lookuptest.Options(t)
+	o.TCPAddress, o.HTTPAddress = tcpB, httpB
+	b = lookuptest.StartDaemon(t, o)
+	cmtest.Announce(t, tcpB, "127.0.0.1", 4911, "orders")
+	expect(t, got, 5*time.Second, "127.0.0.1:4911")
+}
+
 // A lookupd that answers blocking queries at once (it holds as many as it
-// may) is polled at the interval rather than asked in a tight loop.
+// may) is asked again after a backoff up to the interval rather than in a
+// tight loop.
 func TestWatch_CappedLookupdIsPolled(t *testing.T) {
 	o := lookuptest.Options(t)
 	o.MaxBlockingQueries = 0
@@ -167,7 +190,7 @@ func TestWatch_CappedLookupdIsPolled(t *testing.T) {
 	got := watchLookup(t, cl, "orders", 50*time.Millisecond)
 	expect(t, got, 5*time.Second)
 	lookuptest.WaitFor(t, 10*time.Second, "five refused blocking queries", func() bool { return d.BlockingStats().Capped >= 5 })
-	// Each round after the first waits the interval (±10%).
+	// Each round after the first waits at least half the minimum backoff.
 	if el := time.Since(begin); el < 4*45*time.Millisecond {
 		t.Fatalf("five refused blocking queries within %s: asked in a loop, not polled", el)
 	}

@@ -28,9 +28,10 @@ import (
 //     hangs is therefore found out, and its answer dropped, as soon as
 //     polling would find it out.
 //   - A lookupd without it (nsqlookupd) is polled every interval, with
-//     ±10% random jitter so that many watchers do not poll in step. So is
-//     a lookupd that answers a blocking query at once without a change
-//     (it holds too many), for that round.
+//     ±10% random jitter so that many watchers do not poll in step.
+//   - A lookupd that answers a blocking query at once without a change
+//     (it holds too many, or it is shutting down) is asked again after the
+//     backoff of a failing one, below.
 //   - A lookupd that fails is asked again after a backoff that starts at
 //     100 ms and doubles up to the smaller of interval and 30 s, with
 //     random jitter, and then with index 0 (a plain request).
@@ -295,9 +296,17 @@ func (w *watcher[T, R]) loop(ctx context.Context, t target) {
 			pause = jitter(w.interval)
 		case index != 0 && g.index == index && time.Since(start) < w.wait/2:
 			// Answered at once without a change: the lookupd did not
-			// block (it holds too many queries). Poll, this round.
-			backoff = 0
-			pause = jitter(w.interval)
+			// block, because it holds too many queries or because it is
+			// shutting down (it then answers every waiter at once). Ask
+			// again as after a failure: after its backoff, so that a
+			// lookupd restarted meanwhile is followed again within a
+			// fraction of a second while a capped one is asked at most
+			// about once per interval in the end; and at index 0, since
+			// a restarted lookupd's counter started over and may name
+			// its new answer with the old index.
+			index = 0
+			backoff = nextBackoff(backoff, w.interval)
+			pause = backoff/2 + rand.N(backoff/2+1)
 		default:
 			index, backoff = g.index, 0
 		}
