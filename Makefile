@@ -4,12 +4,15 @@ FUZZFLAGS ?= -fuzzminimizetime=5s
 
 # Release builds: the version stamped into every binary (git describe, without
 # a leading "v"), the platforms built and where they go.
-VERSION ?= $(patsubst v%,%,$(shell git describe --tags --always --dirty 2>/dev/null || echo unknown))
+# VERSION=v1.2.3 and VERSION=1.2.3 stamp the same; an untagged checkout
+# stamps its abbreviated commit hash.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+STAMP = $(patsubst v%,%,$(VERSION))
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 DIST ?= dist
-RELEASE_LDFLAGS = -s -w -X github.com/lookupd/lookupd/lookup/config.Version=$(VERSION)
+RELEASE_LDFLAGS = -s -w -X github.com/lookupd/lookupd/lookup/config.Version=$(STAMP)
 # make image: the image's name, and the Linux architecture it holds (the host's by default).
-IMAGE ?= lookupd:$(VERSION)
+IMAGE ?= lookupd:$(STAMP)
 IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
 
 .PHONY: all build test vet lint fuzz demo bench converge chaos scale release image clean
@@ -73,14 +76,14 @@ release:
 		rmdir $$tmp; \
 	done
 	cd $(DIST) && sha256sum lookupd-* producerd-* lookupctl-* > SHA256SUMS
-	@echo "release $(VERSION) in $(DIST):" && cat $(DIST)/SHA256SUMS
+	@echo "release $(STAMP) in $(DIST):" && cat $(DIST)/SHA256SUMS
 
 # One FROM scratch image holding the three linux/IMAGE_ARCH binaries of make
 # release, built without pulling anything (deploy/docker/Dockerfile).
 image:
 	$(MAKE) release PLATFORMS=linux/$(IMAGE_ARCH) DIST=$(DIST)/image
 	cp deploy/docker/Dockerfile $(DIST)/image/
-	docker build --build-arg ARCH=$(IMAGE_ARCH) --build-arg VERSION=$(VERSION) -t $(IMAGE) $(DIST)/image
+	docker build --build-arg ARCH=$(IMAGE_ARCH) --build-arg VERSION=$(STAMP) -t $(IMAGE) $(DIST)/image
 
 clean:
 	rm -rf bin $(DIST)

@@ -332,7 +332,15 @@ func (r *Report) Markdown(w io.Writer, producers, registrations int) {
 	p("")
 	p("Extrapolated to %d producers and %d registrations on one lookupd (15 s heartbeats, 60 s resyncs): RSS %.2f GiB; %.3f cores for heartbeats, %.3f for resyncs; %.1f CPU-seconds to take every registration back after a restart; one core serves %.0f /lookup requests per second. The largest deployment one lookupd of this machine's size serves, at %d registrations per producer: %d producers, set by %s.",
 		m.Producers, m.Registrations, m.RSS/(1<<30), m.HeartbeatCores, m.ResyncCores, m.RestartSeconds, m.LookupsPerCore, m.RegsPerProducer, m.MaxProducers, m.MaxProducersBy)
+	if t.Producers < smallRun {
+		p("")
+		p("**Not a capacity figure:** these unit costs come from %d producers, too few for the fixed costs of a process to fade (a smoke run checks the phases, not the costs); extrapolate from a full `make scale`.", t.Producers)
+	}
 }
+
+// smallRun is the number of producers below which the report warns that
+// its capacity model means nothing.
+const smallRun = 1000
 
 func (r *Report) latencyProducers() int {
 	if len(r.Latency) == 0 {

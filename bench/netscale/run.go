@@ -110,6 +110,8 @@ func SmokeConfig() Config {
 	c.Topology = Topology{
 		Lookupds: 2, ProducerHosts: 2, ConsumerHosts: 1,
 		Producers: 24, Topics: 10, Channels: 2, Share: 10, Probes: 8,
+		// A prefix of its own, so that a smoke run (go test) beside a full
+		// one does not reuse its addresses.
 		Prefix: mustPrefix("10.201.0.0/16"),
 	}
 	c.Heartbeat, c.InactiveTimeout, c.IdleTimeout = 300*time.Millisecond, 1500*time.Millisecond, 3*time.Second
