@@ -11,13 +11,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/clientmerge"
 	"github.com/lookupd/lookupd/lookup"
 	"github.com/lookupd/lookupd/lookup/config"
@@ -41,9 +40,11 @@ func RoleMain(args []string) (bool, int) {
 	if kind == "" {
 		return false, 0
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
+	// Signals stay caught until the process exits: bench/proc stops a
+	// role with SIGTERM and the end of its stdin at once, and a SIGTERM
+	// arriving after default handling came back would kill a role that
+	// is exiting cleanly.
+	ctx, cancel := context.WithCancel(proc.SignalContext())
 	defer cancel()
 	go func() { // ends with the process: stdin closes when the orchestrator stops us or dies
 		_, _ = io.Copy(io.Discard, os.Stdin)

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/lookupd/lookupd/bench"
+	"github.com/lookupd/lookupd/bench/proc"
 )
 
 // childEnv is set in the environment of the daemon processes this command
@@ -22,7 +23,7 @@ import (
 const childEnv = "CONVERGEBENCH_CHILD"
 
 func main() {
-	os.Exit(run(bench.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(proc.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // intList is a comma-separated list of integers flag.

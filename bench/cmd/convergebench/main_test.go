@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/bench"
+	"github.com/lookupd/lookupd/bench/proc"
 )
 
 // TestMain lets the test binary stand in for the command: the daemon
@@ -18,7 +19,7 @@ import (
 // set, and then it serves a daemon instead of running the tests.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		os.Exit(run(bench.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(run(proc.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }

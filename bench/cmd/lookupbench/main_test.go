@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lookupd/lookupd/bench"
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
@@ -25,7 +26,7 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		// As main does: the harness stops its daemons with SIGTERM.
-		os.Exit(run(bench.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(run(proc.SignalContext(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
