@@ -24,13 +24,19 @@ func main() {
 	os.Exit(code)
 }
 
-// run is main without the exit: --version alone prints the version line,
-// anything else goes to ctl, which reads its flags and --config file
-// through the shared loader and serves dns through lookup/mergeddns.
+// run is main without the exit: --version anywhere before a "--" prints
+// the version line and nothing else is done; anything else goes to ctl,
+// which reads its flags and --config file through the shared loader and
+// serves dns through lookup/mergeddns.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
-		fmt.Fprintln(stdout, command.VersionLine())
-		return ctl.ExitOK
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--version" || a == "-version" || a == "--version=true" || a == "-version=true" {
+			fmt.Fprintln(stdout, command.VersionLine())
+			return ctl.ExitOK
+		}
 	}
 	return ctl.MainWithHooks(ctx, args, os.Getenv, stdout, stderr, ctl.Hooks{Load: command.LoadArgs, ServeDNS: mergeddns.Serve})
 }

@@ -204,11 +204,12 @@ func stayUp(ctx context.Context, c *children, o Options, p stayUpPlan) error {
                %s diff; echo "exit $?"
                %s watch %s
                %s health
-   make a change (a leave, then a join, in watch and the web view):
+   make a change through producer-1's admin API (it leaves %s with both its
+   channels, then comes back with billing only; see watch and the web view):
                curl -X POST 'http://%s/unregister?topic=%s'
                curl -X POST 'http://%s/register?topic=%s&channel=billing'
    logs:       %s
-`, uiURL, strings.Join(p.httpAddrs, ","), ctl, topic, ctl, ctl, topic, ctl, p.admin, topic, p.admin, topic, c.dir)
+`, uiURL, strings.Join(p.httpAddrs, ","), ctl, topic, ctl, ctl, topic, ctl, topic, p.admin, topic, p.admin, topic, c.dir)
 	<-ctx.Done()
 	fmt.Fprintln(out, "\n== stopping")
 	return nil

@@ -218,7 +218,7 @@ func TestDiff_ExitCodes(t *testing.T) {
 		c := startCluster(t, 3)
 		c.announceOn([]int{0, 1, 2}, 4150, "p1", "orders/billing", "payments")
 		code, out, errs := c.run("diff")
-		if code != ExitOK || errs != "" || !strings.Contains(out, "consistent: 3 lookupds agree on 2 topics, 1 channels, 1 producers") {
+		if code != ExitOK || errs != "" || !strings.Contains(out, "consistent: 3 lookupds agree on 2 topics, 1 channel, 1 producer") {
 			t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
 		}
 	})
@@ -242,7 +242,7 @@ func TestDiff_ExitCodes(t *testing.T) {
 		rows := c.rows(out)
 		if code != ExitUnreachable || len(rows) < 3 || rows[1][0] != "lookupd" || rows[1][1] != "C" ||
 			!strings.HasPrefix(rows[1][4], "unreachable: ") || rows[2][1] != "orders 127.0.0.1:4250" ||
-			!strings.HasPrefix(rows[len(rows)-1][0], "incomplete: 1 of 3 lookupds unreachable; 1 differences") {
+			!strings.HasPrefix(rows[len(rows)-1][0], "incomplete: 1 of 3 lookupds unreachable; 1 difference") {
 			t.Errorf("exit %d\n%s", code, fmtRows(rows))
 		}
 	})
@@ -275,7 +275,7 @@ func TestWatch_JoinReachLeaveDown(t *testing.T) {
 	c := startCluster(t, 3)
 	c.announceOn([]int{0, 1, 2}, 4150, "p1", "orders")
 	out, errw, stop := c.startMain("watch", "orders", "--interval=20ms")
-	waitOutput(t, c, out, `watching 3 lookupds (3 up), every 20ms; topic orders: 1 producers`)
+	waitOutput(t, c, out, `watching 3 lookupds (3 up), every 20ms; topic orders: 1 producer`)
 
 	peers := []*lookuptest.Conn{c.announce(0, 4250, "p2", "orders")}
 	waitOutput(t, c, out, ` joined   producer 127.0.0.1:4250 (p2) topic orders: seen by 1/3`)
@@ -333,7 +333,7 @@ func TestMain_Usage(t *testing.T) {
 		{name: "unknown command", args: []string{"lookupds"}, env: "127.0.0.1:1", code: ExitUsage, err: `lookupctl: unknown command "lookupds"` + "\n"},
 		{name: "missing topic", args: []string{"lookup"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: lookup takes one argument, the topic\n"},
 		{name: "no addresses", args: []string{"topics"}, code: ExitUsage, err: "lookupctl: no lookupd addresses: give --lookupd-http-address or set LOOKUPD_HTTP_ADDRESSES\n"},
-		{name: "bad output", args: []string{"topics", "-o", "yaml"}, env: "127.0.0.1:1", code: ExitUsage, err: `lookupctl: invalid --output "yaml": want table or json` + "\n"},
+		{name: "bad output", args: []string{"topics", "-o", "yaml"}, env: "127.0.0.1:1", code: ExitUsage, err: `lookupctl: --output: want table or json, got "yaml"` + "\n"},
 		{name: "flag of another command", args: []string{"topics", "--enable-actions"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: flag --enable-actions does not apply to topics\n"},
 		{name: "unknown flag", args: []string{"topics", "--bogus"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: flag provided but not defined: -bogus\n"},
 		{name: "repeated address", args: []string{"topics"}, env: "127.0.0.1:1, 127.0.0.1:1", code: ExitUsage, err: `lookupctl: clientmerge: lookupd address "127.0.0.1:1" given twice` + "\n"},

@@ -114,7 +114,7 @@ func cmdLookup(e *cmdEnv) int {
 	if e.opts.Output == "json" {
 		e.writeJSON(out)
 	} else {
-		e.printf("topic %s: %d producers; channels: %s\n", topic, len(out.Producers), list(out.Channels))
+		e.printf("topic %s: %s; channels: %s\n", topic, count(len(out.Producers), "producer"), list(out.Channels))
 		t := e.table("PRODUCER", "HOSTNAME", "VERSION", "SEEN BY", "MISSING FROM")
 		for _, p := range out.Producers {
 			t.row(p.Address, p.Hostname, p.Version, p.seenBy(), p.missing())
@@ -398,11 +398,11 @@ func cmdDiff(e *cmdEnv) int {
 	}
 	switch code {
 	case ExitOK:
-		e.printf("consistent: %d lookupds agree on %d topics, %d channels, %d producers\n", up.Count(), len(s.Topics), channelCount, len(s.Producers))
+		e.printf("consistent: %s agree on %s, %s, %s\n", count(up.Count(), "lookupd"), count(len(s.Topics), "topic"), count(channelCount, "channel"), count(len(s.Producers), "producer"))
 	case ExitDiverged:
-		e.printf("diverged: %d differences between %d lookupds\n", len(rows), up.Count())
+		e.printf("diverged: %s between %s\n", count(len(rows), "difference"), count(up.Count(), "lookupd"))
 	default:
-		e.printf("incomplete: %d of %d lookupds unreachable; %d differences between the others\n", len(up)-up.Count(), len(up), len(rows))
+		e.printf("incomplete: %d of %s unreachable; %s between the others\n", len(up)-up.Count(), count(len(up), "lookupd"), count(len(rows), "difference"))
 	}
 	return code
 }
@@ -470,9 +470,9 @@ func cmdWatch(e *cmdEnv) int {
 		if first && e.opts.Output == "json" {
 			e.writeJSON(watchEvent{Time: s.At, Event: "watching", Topic: topic, Of: len(s.Lookupds), Up: s.Up().Count(), Producers: len(s.Producers)})
 		} else if first {
-			what := fmt.Sprintf("%d producers", len(s.Producers))
+			what := count(len(s.Producers), "producer")
 			if topic != "" {
-				what = fmt.Sprintf("topic %s: %d producers", topic, len(s.Producers))
+				what = fmt.Sprintf("topic %s: %s", topic, count(len(s.Producers), "producer"))
 			}
 			e.printf("%s watching %d lookupds (%d up), every %s; %s\n", s.At.Format(timeFormat), len(s.Lookupds), s.Up().Count(), e.opts.Interval, what)
 		}

@@ -28,7 +28,7 @@ func TestCommands_WithNSQLookupd(t *testing.T) {
 	}
 	code, out, _ = c.run("lookup", "orders")
 	checkRows(t, c, out, [][]string{
-		{"topic orders: 1 producers; channels: -"},
+		{"topic orders: 1 producer; channels: -"},
 		{"PRODUCER", "HOSTNAME", "VERSION", "SEEN BY", "MISSING FROM"},
 		{"127.0.0.1:4150", "p1", "1.3.0", "2/2", "-"},
 	})

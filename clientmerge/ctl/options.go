@@ -77,41 +77,34 @@ func NewOptions() *Options {
 	}
 }
 
-// Validate checks the options; the error names the first bad one.
+// Validate checks the options. Each problem reads "--NAME: PROBLEM", as
+// the daemons word theirs (lookup/config's Validator; this package does
+// not import lookup), and all of them are reported, in a fixed order.
 func (o *Options) Validate() error {
-	switch {
-	case len(o.LookupdHTTPAddresses) == 0:
+	var errs []error
+	check := func(ok bool, name, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, args...)))
+		}
+	}
+	if len(o.LookupdHTTPAddresses) == 0 {
 		return fmt.Errorf("no lookupd addresses: give --lookupd-http-address or set %s", EnvAddresses)
-	case o.Output != "table" && o.Output != "json":
-		return fmt.Errorf("invalid --output %q: want table or json", o.Output)
-	case o.Timeout <= 0:
-		return fmt.Errorf("invalid --timeout %s: must be positive", o.Timeout)
-	case o.Interval <= 0:
-		return fmt.Errorf("invalid --interval %s: must be positive", o.Interval)
-	case o.FeedSize < 1:
-		return fmt.Errorf("invalid --feed-size %d: must be at least 1", o.FeedSize)
 	}
-	if _, _, err := net.SplitHostPort(o.HTTPAddress); err != nil {
-		return fmt.Errorf("invalid --http-address %q: %w", o.HTTPAddress, err)
-	}
-	if _, _, err := net.SplitHostPort(o.DNSAddress); err != nil {
-		return fmt.Errorf("invalid --dns-address %q: %w", o.DNSAddress, err)
-	}
-	switch {
-	case o.DNSZone == "":
-		return errors.New("invalid --dns-zone: must not be empty")
-	case o.DNSTTL < 0 || o.DNSTTL > 24*time.Hour:
-		return fmt.Errorf("invalid --dns-ttl %s: must be in 0s..24h", o.DNSTTL)
-	case o.DNSMaxTCPConnections < 0:
-		return fmt.Errorf("invalid --dns-max-tcp-connections %d: must not be negative", o.DNSMaxTCPConnections)
-	case o.DNSTCPIdleTimeout <= 0:
-		return fmt.Errorf("invalid --dns-tcp-idle-timeout %s: must be positive", o.DNSTCPIdleTimeout)
-	case o.DNSMaxUDPSize < 512 || o.DNSMaxUDPSize > 65535:
-		return fmt.Errorf("invalid --dns-max-udp-size %d: must be in 512..65535", o.DNSMaxUDPSize)
-	case o.DNSUDPWorkers < 1 || o.DNSUDPWorkers > 4096:
-		return fmt.Errorf("invalid --dns-udp-workers %d: must be in 1..4096", o.DNSUDPWorkers)
-	}
-	return nil
+	check(o.Output == "table" || o.Output == "json", "output", "want table or json, got %q", o.Output)
+	check(o.Timeout > 0, "timeout", "must be positive, got %s", o.Timeout)
+	check(o.Interval > 0, "interval", "must be positive, got %s", o.Interval)
+	check(o.FeedSize >= 1, "feed-size", "must be at least 1, got %d", o.FeedSize)
+	_, _, err := net.SplitHostPort(o.HTTPAddress)
+	check(err == nil, "http-address", "want host:port, got %q", o.HTTPAddress)
+	_, _, err = net.SplitHostPort(o.DNSAddress)
+	check(err == nil, "dns-address", "want host:port, got %q", o.DNSAddress)
+	check(o.DNSZone != "", "dns-zone", "must not be empty")
+	check(o.DNSTTL >= 0 && o.DNSTTL <= 24*time.Hour, "dns-ttl", "must be in 0s..24h, got %s", o.DNSTTL)
+	check(o.DNSMaxTCPConnections >= 0, "dns-max-tcp-connections", "must not be negative, got %d", o.DNSMaxTCPConnections)
+	check(o.DNSTCPIdleTimeout > 0, "dns-tcp-idle-timeout", "must be positive, got %s", o.DNSTCPIdleTimeout)
+	check(o.DNSMaxUDPSize >= 512 && o.DNSMaxUDPSize <= 65535, "dns-max-udp-size", "must be in 512..65535, got %d", o.DNSMaxUDPSize)
+	check(o.DNSUDPWorkers >= 1 && o.DNSUDPWorkers <= 4096, "dns-udp-workers", "must be in 1..4096, got %d", o.DNSUDPWorkers)
+	return errors.Join(errs...)
 }
 
 // clientOptions returns the clientmerge options of the credentials: the

@@ -3,6 +3,7 @@ package ctl
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -51,4 +52,12 @@ func (t *table) flush() {
 	if err := t.tw.Flush(); err != nil && t.e.writeErr == nil {
 		t.e.writeErr = err
 	}
+}
+
+// count returns "1 NOUN" or "N NOUNs".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -251,7 +251,9 @@ func (s *Server) addEvents(evs []Event, pending map[trackKey]int) {
 			delete(pending, k)
 		}
 	}
-	s.feedJSON, _ = json.Marshal(s.feed)
+	if s.feedJSON, _ = json.Marshal(s.feed); s.feed == nil {
+		s.feedJSON = []byte("[]")
+	}
 	s.feedVer++
 	s.mu.Unlock()
 	s.notify()
@@ -315,7 +317,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if fv != lastFeed {
 			feed = s.feedJSON
 			if feed == nil {
-				feed = []byte("null") // as json.Marshal of the empty feed
+				feed = []byte("[]") // no change yet
 			}
 		}
 		s.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"reflect"
@@ -31,6 +32,9 @@ var errUnknownKey = errors.New("unknown key")
 // order.
 func readFile(path string, fields []field) (map[string]any, error) {
 	data, err := os.ReadFile(path)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err // its message names path again
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
