@@ -21,9 +21,16 @@ func TestRun_Version(t *testing.T) {
 			t.Errorf("%s: code %d, out %q; want 0 and a line starting %q", arg, code, out.String(), want)
 		}
 	}
-	// Anything else is ctl's: an unknown flag is a usage error there.
-	if code := run(t.Context(), []string{"--version", "nodes"}, io.Discard, io.Discard); code != ctl.ExitUsage {
-		t.Errorf("--version with a command: code %d, want %d", code, ctl.ExitUsage)
+	// Anywhere before "--", with a command or not, it prints the version
+	// and does nothing else; after "--" it is ctl's (an unknown argument).
+	for _, args := range [][]string{{"--version", "nodes"}, {"nodes", "--version"}, {"-o", "json", "--version=true"}} {
+		var out bytes.Buffer
+		if code := run(t.Context(), args, &out, io.Discard); code != ctl.ExitOK || !strings.HasPrefix(out.String(), "lookupctl v") {
+			t.Errorf("%q: code %d, out %q; want 0 and the version line", args, code, out.String())
+		}
+	}
+	if code := run(t.Context(), []string{"nodes", "--", "--version"}, io.Discard, io.Discard); code == ctl.ExitOK {
+		t.Errorf(`"nodes -- --version": code 0, want an error`)
 	}
 }
 

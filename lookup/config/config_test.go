@@ -236,7 +236,7 @@ func TestLoad_OtherErrors(t *testing.T) {
 	}{
 		{name: "toml syntax", file: "name = \n", want: "config file "},
 		{name: "duplicate key", file: "name = \"a\"\nname = \"b\"\n", want: "config file "},
-		{name: "missing file", args: []string{"--config", "/nonexistent/testd.toml"}, want: "config file /nonexistent/testd.toml: open", is: os.ErrNotExist},
+		{name: "missing file", args: []string{"--config", "/nonexistent/testd.toml"}, want: "config file /nonexistent/testd.toml: no such file or directory", is: os.ErrNotExist},
 		{name: "unknown flag", args: []string{"--bogus"}, want: "flag provided but not defined: -bogus"},
 		{name: "bad flag value", args: []string{"--log-level=loud"}, want: `invalid value "loud" for flag -log-level: invalid log level "loud"`},
 		{name: "bad duration flag", args: []string{"--timeout=5"}, want: `invalid value "5" for flag -timeout`},
