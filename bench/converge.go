@@ -50,6 +50,10 @@ type ConvergeConfig struct {
 	// Settle bounds the wait, after the last event, for every watcher to
 	// have seen every event (10 s, plus PollInterval when polling).
 	Settle time.Duration
+	// FloorEvents is how many events the floor phase measures: the same
+	// fan-out as bare TCP exchanges of the same sizes in this process
+	// (20). 0 skips it.
+	FloorEvents int
 	// MemWaiters is how many blocking queries one lookupd holds for the
 	// memory reading (10,000, each on a topic of its own). 0 skips the
 	// memory and isolation phases.
@@ -78,6 +82,7 @@ func DefaultConvergeConfig() ConvergeConfig {
 		PollInterval:   time.Second,
 		GoNSQInterval:  60 * time.Second,
 		Settle:         10 * time.Second,
+		FloorEvents:    20,
 		MemWaiters:     10000,
 		IsoOthers:      []int{1000, 10000},
 		IsoChanges:     2000,
@@ -95,6 +100,9 @@ func (c ConvergeConfig) Validate() error {
 	}
 	if c.EventInterval <= 0 || c.WatchInterval <= 0 || c.Settle <= 0 || c.Timeout <= 0 || c.PollInterval < 0 {
 		errs = append(errs, errors.New("intervals, settle and timeout must be positive"))
+	}
+	if c.FloorEvents < 0 {
+		errs = append(errs, errors.New("floor events must not be negative"))
 	}
 	for _, n := range c.IsoOthers {
 		if c.MemWaiters > 0 && (n < 0 || n > c.MemWaiters) {
@@ -133,6 +141,14 @@ func Converge(ctx context.Context, l Launcher, cfg ConvergeConfig, log io.Writer
 			return nil, fmt.Errorf("ours: %w", err)
 		}
 		rep.Ours = &ours
+	}
+	if cfg.Watchers > 0 && cfg.FloorEvents > 0 {
+		logf("converge: floor: the same fan-out as bare TCP exchanges, %d events", cfg.FloorEvents)
+		floor, err := floorPhase(ctx, cfg, logf)
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		rep.Floor = floor
 	}
 	if cfg.Watchers > 0 && cfg.PollInterval > 0 {
 		logf("converge: the same watchers polling %d nsqlookupd every %s", cfg.Lookupds, cfg.PollInterval)

@@ -19,7 +19,9 @@ type ConvergeReport struct {
 	// Ours is the watchers on our lookupds (blocking queries).
 	Ours *PhaseResult `json:"ours,omitempty"`
 	// Polling is the same watchers polling nsqlookupd v1.3.0.
-	Polling   *PhaseResult     `json:"polling,omitempty"`
+	Polling *PhaseResult `json:"polling,omitempty"`
+	// Floor is the same fan-out as bare TCP exchanges.
+	Floor     *FloorResult     `json:"floor,omitempty"`
 	Blocked   *BlockedResult   `json:"blocked,omitempty"`
 	Isolation *IsolationResult `json:"isolation,omitempty"`
 }
@@ -140,6 +142,23 @@ func (r *ConvergeReport) convergeMarkdown(b *strings.Builder) {
 	phaseRow("lookupd CPU per event (all lookupds)", func(p PhaseResult) string { return fmt.Sprintf("%.1f ms", p.LookupdCPUPerEventMs) })
 	phaseRow("lookupd CPU, share of one core", func(p PhaseResult) string { return fmt.Sprintf("%.0f%%", p.LookupdCPUPercent) })
 	phaseRow("watchers' CPU per event (load generator)", func(p PhaseResult) string { return fmt.Sprintf("%.1f ms", p.WatchersCPUPerEventMs) })
+	if f := r.Floor; f != nil {
+		exchanges := float64(c.Watchers * c.Lookupds)
+		fmt.Fprintf(b, "\n**Floor**: the same fan-out as bare TCP, in the load generator's process: %d watchers with a connection "+
+			"to each of %d servers, one goroutine per connection on each side; at each of %d events every server answers every "+
+			"connection with %d bytes and reads the next %d-byte request; no HTTP, no JSON, no merge.\n\n"+
+			"| floor | p50 | p99 | max |\n|---|--:|--:|--:|\n"+
+			"| first answer per watcher (what a join waits for) | %s | %s | %s |\n"+
+			"| last answer per watcher (what a leave waits for) | %s | %s | %s |\n\n"+
+			"CPU per event, both sides: %.1f ms (%.1f µs per exchange); ours: %.1f ms (%.1f µs per exchange, lookupds and watchers). "+
+			"Watcher-events missed: %d.\n",
+			f.Watchers, f.Servers, f.Events, f.ResponseBytes, f.RequestBytes,
+			fmtMs(f.First.P50Ms), fmtMs(f.First.P99Ms), fmtMs(f.First.MaxMs),
+			fmtMs(f.Last.P50Ms), fmtMs(f.Last.P99Ms), fmtMs(f.Last.MaxMs),
+			f.CPUPerEventMs, f.CPUPerExchangeUs,
+			ours.LookupdCPUPerEventMs+ours.WatchersCPUPerEventMs, (ours.LookupdCPUPerEventMs+ours.WatchersCPUPerEventMs)*1000/exchanges,
+			f.Missed)
+	}
 }
 
 func (r *ConvergeReport) blockedMarkdown(b *strings.Builder) {

@@ -71,6 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "Watch interval against nsqlookupd (0 skips that phase)")
 	fs.DurationVar(&cfg.GoNSQInterval, "gonsq-interval", cfg.GoNSQInterval, "go-nsq's poll interval, reported as arithmetic")
 	fs.DurationVar(&cfg.Settle, "settle", cfg.Settle, "at most this long after the last event for every watcher to see every event")
+	fs.IntVar(&cfg.FloorEvents, "floor-events", cfg.FloorEvents, "events of the floor phase: the same fan-out as bare TCP exchanges (0 skips it)")
 	fs.IntVar(&cfg.MemWaiters, "blocked", cfg.MemWaiters, "blocked queries held on one lookupd for the memory reading (0 skips it and the isolation phase)")
 	isoOthers := intList(cfg.IsoOthers)
 	fs.Var(&isoOthers, "iso-others", "comma-separated numbers of blocked queries on other topics in the isolation phase (empty skips it)")

@@ -35,7 +35,7 @@ func TestSmoke(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	args := []string{"-lookupds=2", "-watchers=4", "-events=4", "-event-interval=100ms", "-warm=2",
 		"-poll-interval=200ms", "-settle=5s", "-blocked=60", "-iso-others=10,60", "-iso-changes=20",
-		"-iso-rounds=1", "-out=" + out}
+		"-iso-rounds=1", "-floor-events=3", "-out=" + out}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	if code := run(ctx, args, strings.NewReader(""), &stdout, &stderr); code != 0 {
@@ -61,6 +61,12 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("%s: implausible figures %+v", p.Kind, p)
 		}
 	}
+	// 4 watchers, 2 servers, 3 events: 12 watcher-events, each with a
+	// first and a last answer.
+	if f := rep.Floor; f == nil || f.Missed != 0 || f.First.Samples != 12 || f.Last.Samples != 12 ||
+		f.First.P50Ms <= 0 || f.Last.MaxMs < f.First.MaxMs || f.CPUPerExchangeUs <= 0 {
+		t.Errorf("floor: %+v", rep.Floor)
+	}
 	if b := rep.Blocked; b == nil || b.Queries != 60 || b.PerQueryKiB <= 0 {
 		t.Errorf("blocked: %+v", rep.Blocked)
 	}
@@ -71,7 +77,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"join p99", "leave p99", "KiB each", "Most over fewest"} {
+	for _, want := range []string{"join p99", "leave p99", "**Floor**", "KiB each", "Most over fewest"} {
 		if !bytes.Contains(md, []byte(want)) || !strings.Contains(stdout.String(), want) {
 			t.Errorf("markdown lacks %q", want)
 		}
