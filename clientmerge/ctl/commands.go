@@ -38,16 +38,18 @@ type presenceJSON struct {
 	Unknown  []string `json:"unknown,omitempty"`
 }
 
+// presenceOf counts only the lookupds that answered (see Set.And): one
+// that is down is unknown, whatever it listed last.
 func presenceOf(by, up Set, addrs []string) presenceJSON {
-	p := presenceJSON{SeenBy: by.Count(), Of: len(addrs), Lookupds: []string{}, Missing: []string{}}
+	p := presenceJSON{SeenBy: by.And(up).Count(), Of: len(addrs), Lookupds: []string{}, Missing: []string{}}
 	for i, a := range addrs {
 		switch {
+		case !up[i]:
+			p.Unknown = append(p.Unknown, a)
 		case by[i]:
 			p.Lookupds = append(p.Lookupds, a)
-		case up[i]:
-			p.Missing = append(p.Missing, a)
 		default:
-			p.Unknown = append(p.Unknown, a)
+			p.Missing = append(p.Missing, a)
 		}
 	}
 	return p
@@ -439,9 +441,9 @@ func formatEvent(ev Event) string {
 	}
 	switch ev.Kind {
 	case EventJoined:
-		return fmt.Sprintf("%s joined   %s: seen by %d/%d", ts, what, ev.By.Count(), ev.Of)
+		return fmt.Sprintf("%s joined   %s: seen by %d/%d", ts, what, ev.SeenBy(), ev.Of)
 	case EventReached:
-		return fmt.Sprintf("%s reached  %s: seen by %d/%d after %s", ts, what, ev.By.Count(), ev.Of, ev.Took.Round(time.Millisecond))
+		return fmt.Sprintf("%s reached  %s: seen by %d/%d after %s", ts, what, ev.SeenBy(), ev.Of, ev.Took.Round(time.Millisecond))
 	case EventLeft:
 		if ev.Took > 0 {
 			return fmt.Sprintf("%s left     %s: gone from every lookupd after %s", ts, what, ev.Took.Round(time.Millisecond))
@@ -483,7 +485,7 @@ func cmdWatch(e *cmdEnv) int {
 			}
 			if e.opts.Output == "json" {
 				e.writeJSON(watchEvent{Time: ev.At, Event: ev.Kind, Topic: ev.Topic, Producer: ev.Producer, Hostname: ev.Hostname,
-					Lookupd: ev.Lookupd, Error: ev.Err, SeenBy: ev.By.Count(), Of: ev.Of, TookMS: ms(ev.Took)})
+					Lookupd: ev.Lookupd, Error: ev.Err, SeenBy: ev.SeenBy(), Of: ev.Of, TookMS: ms(ev.Took)})
 			} else {
 				e.printf("%s\n", formatEvent(ev))
 			}

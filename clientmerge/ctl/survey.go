@@ -38,6 +38,19 @@ func (s Set) String() string {
 	return b.String()
 }
 
+// And returns the lookupds that both s and o mark: with o the lookupds
+// that answered, the ones that are seen listing something. A lookupd that
+// is down never counts as listing anything, even when its last answer
+// did; lookupctl counts "seen by N/M" with this rule everywhere (tables,
+// watch lines, the web view). The caller owns the result.
+func (s Set) And(o Set) Set {
+	out := make(Set, len(s))
+	for i := range s {
+		out[i] = s[i] && i < len(o) && o[i]
+	}
+	return out
+}
+
 // Covers reports whether s marks every lookupd that up marks.
 func (s Set) Covers(up Set) bool {
 	for i, u := range up {

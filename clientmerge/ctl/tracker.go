@@ -42,6 +42,8 @@ type Event struct {
 	Err     string
 	// By marks the lookupds that list the producer after the change.
 	By Set
+	// Up marks the lookupds that answered the Survey of the change.
+	Up Set
 	// Of is the number of lookupds.
 	Of   int
 	Took time.Duration
@@ -49,6 +51,10 @@ type Event struct {
 	// the producer at once (no EventReached follows).
 	Complete bool
 }
+
+// SeenBy returns how many lookupds that answered list the producer (see
+// Set.And).
+func (e Event) SeenBy() int { return e.By.And(e.Up).Count() }
 
 type trackKey struct{ topic, producer string }
 
@@ -197,7 +203,11 @@ func (t *Tracker) Update(s *Survey) []Event {
 	sortEvents(changed)
 	t.started = true
 	t.up = up
-	return append(out, changed...)
+	out = append(out, changed...)
+	for i := range out {
+		out[i].Up = up
+	}
+	return out
 }
 
 func errText(err error) string {

@@ -51,7 +51,8 @@ type feedEntry struct {
 	Hostname string    `json:"hostname,omitempty"`
 	Lookupd  string    `json:"lookupd,omitempty"`
 	Err      string    `json:"error,omitempty"`
-	By       string    `json:"by,omitempty"`
+	// By marks the answering lookupds that list the producer (Set.And).
+	By string `json:"by,omitempty"`
 	// Reached is set on a join once the producer is on every answering
 	// lookupd; TookMS is then how long that took (0: within one poll).
 	Reached bool    `json:"reached"`
@@ -221,13 +222,13 @@ func (s *Server) addEvents(evs []Event, pending map[trackKey]int) {
 				delete(pending, k)
 				if i := seq - first; i >= 0 && i < len(s.feed) {
 					e := &s.feed[i]
-					e.Reached, e.TookMS, e.By = true, ms(ev.Took), ev.By.String()
+					e.Reached, e.TookMS, e.By = true, ms(ev.Took), ev.By.And(ev.Up).String()
 				}
 			}
 			continue
 		}
 		e := feedEntry{Seq: s.seq, At: ev.At, Kind: ev.Kind, Topic: ev.Topic, Producer: ev.Producer, Hostname: ev.Hostname,
-			Lookupd: ev.Lookupd, Err: ev.Err, By: ev.By.String(), TookMS: ms(ev.Took)}
+			Lookupd: ev.Lookupd, Err: ev.Err, By: ev.By.And(ev.Up).String(), TookMS: ms(ev.Took)}
 		switch ev.Kind {
 		case EventJoined:
 			if ev.Complete {

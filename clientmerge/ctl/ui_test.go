@@ -334,6 +334,12 @@ func TestUI_Browser(t *testing.T) {
 	waitJS(t, ctx, c, "topics with C down", `JSON.stringify(document.getElementById('topic-count').textContent)`, `"10004 (1 divergent)"`)
 	waitJS(t, ctx, c, "down column", matrixJS,
 		`[["127.0.0.1:4150","yes","yes","down"],["127.0.0.1:4250","yes","yes","down"],["127.0.0.1:4650","yes","yes","down"],["127.0.0.1:4750","yes","no","down"]]`)
+	// The Producers list counts as lookupctl nodes does: a down lookupd
+	// does not see anything, whatever it listed last.
+	waitJS(t, ctx, c, "producer seen with C down", `JSON.stringify(document.querySelector('#node-list .row[data-producer="127.0.0.1:4150"] .pill').textContent)`, `"seen by 2/3"`)
+	if got := js[string](t, ctx, `document.getElementById('summary').textContent`); !strings.Contains(got, "blocking queries") || !strings.Contains(got, "health probed every 500 ms") {
+		t.Errorf("header %q", got)
+	}
 	if !js[bool](t, ctx, `window.notReloaded === true`) {
 		t.Error("the page was reloaded")
 	}
