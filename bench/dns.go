@@ -43,15 +43,23 @@ func (c DNSConfig) Validate() error {
 	switch {
 	case c.Lookupds < 1 || c.Lookupds > 16:
 		return errors.New("lookupds must be in 1..16")
-	case c.Producers < 1 || c.Topics < 1 || c.Share < 1:
+	}
+	return validateSlicedLoad(c.Producers, c.Topics, c.Share, c.Clients, c.Duration, c.Slices)
+}
+
+// validateSlicedLoad checks the bounds that the DNS and security
+// benchmarks share: the registrations, the clients and the sliced time.
+func validateSlicedLoad(producers, topics, share, clients int, duration time.Duration, slices int) error {
+	switch {
+	case producers < 1 || topics < 1 || share < 1:
 		return errors.New("producers, topics and share must be positive")
-	case c.Producers > 10000:
+	case producers > 10000:
 		return errors.New("at most 10,000 producers")
-	case c.Clients < 1 || c.Clients > 1024:
+	case clients < 1 || clients > 1024:
 		return errors.New("clients must be in 1..1024")
-	case c.Duration <= 0 || c.Duration > 10*time.Minute:
+	case duration <= 0 || duration > 10*time.Minute:
 		return errors.New("duration must be in (0, 10m]")
-	case c.Slices < 1 || c.Slices > 100:
+	case slices < 1 || slices > 100:
 		return errors.New("slices must be in 1..100")
 	}
 	return nil

@@ -37,18 +37,10 @@ func DefaultSecurityConfig() SecurityConfig {
 
 // Validate checks the bounds.
 func (c SecurityConfig) Validate() error {
-	switch {
-	case c.Producers < 1 || c.Topics < 1 || c.Share < 1:
-		return errors.New("producers, topics and share must be positive")
-	case c.Producers > 10000:
-		return errors.New("at most 10,000 producers")
-	case c.Clients < 1 || c.Clients > 1024:
-		return errors.New("clients must be in 1..1024")
-	case c.Duration <= 0 || c.Duration > 10*time.Minute:
-		return errors.New("duration must be in (0, 10m]")
-	case c.Slices < 1 || c.Slices > 100:
-		return errors.New("slices must be in 1..100")
-	case c.MinRatio < 0 || c.MinRatio > 1:
+	if err := validateSlicedLoad(c.Producers, c.Topics, c.Share, c.Clients, c.Duration, c.Slices); err != nil {
+		return err
+	}
+	if c.MinRatio < 0 || c.MinRatio > 1 {
 		return errors.New("min ratio must be in 0..1")
 	}
 	return nil
