@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lookupd/lookupd/lookup/internal/limit"
@@ -279,8 +280,8 @@ var readPaths = map[string]kind{"/lookup": kindLookup, "/channels": kindChannels
 // or malformed header line. Everything else is for the HTTP server.
 func parseFast(head []byte) (fastReq, bool) {
 	var r fastReq
-	lines := bytes.Split(head[:len(head)-4], []byte("\r\n"))
-	method, rest, ok1 := bytes.Cut(lines[0], []byte(" "))
+	reqLine, headers, hasHeaders := bytes.Cut(head[:len(head)-4], []byte("\r\n"))
+	method, rest, ok1 := bytes.Cut(reqLine, []byte(" "))
 	target, proto, ok2 := bytes.Cut(rest, []byte(" "))
 	if !ok1 || !ok2 || string(method) != http.MethodGet || string(proto) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
 		return r, false
@@ -297,7 +298,10 @@ func parseFast(head []byte) (fastReq, bool) {
 	}
 	r.kind, r.path, r.rawQuery = kd, string(path), string(query)
 	hosts := 0
-	for _, line := range lines[1:] {
+	if !hasHeaders {
+		return r, false // no Host
+	}
+	for line := range bytes.SplitSeq(headers, []byte("\r\n")) {
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		if !ok || len(name) == 0 || !isToken(name) {
 			return r, false // also a folded line, which starts with a space
@@ -336,7 +340,7 @@ func parseFast(head []byte) (fastReq, bool) {
 // isToken reports whether b is an HTTP token (a header name).
 func isToken(b []byte) bool {
 	for _, c := range b {
-		if c <= ' ' || c >= 0x7f || bytes.IndexByte([]byte(`"(),/:;<=>?@[\]{}`), c) >= 0 {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
 			return false
 		}
 	}

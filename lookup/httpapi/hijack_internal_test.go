@@ -74,3 +74,15 @@ func TestRequestHead(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseFast_GoClient parses the head a go-nsq or clientmerge
+// watcher sends for each blocking query on a kept connection.
+func BenchmarkParseFast_GoClient(b *testing.B) {
+	head := []byte("GET /nodes?index=1&wait=1m0s HTTP/1.1\r\nHost: 127.0.0.1:4161\r\nUser-Agent: Go-http-client/1.1\r\nAccept: application/vnd.nsq; version=1.0\r\nAccept-Encoding: gzip\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := parseFast(head); !ok {
+			b.Fatal("not taken")
+		}
+	}
+}
