@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
+	"strconv"
 	"time"
 )
 
@@ -66,15 +66,18 @@ func ChannelsQuery(topic string) Query[ChannelsResult] {
 // change.
 func NodesQuery() Query[NodesResult] {
 	return newQuery("nodes", "", nil, nodesSpec(), func(r *NodesResult) []string {
-		var out []string
+		out := make([]string, 0, len(r.Nodes))
+		var b []byte // reused: each node's state is copied out by string(b)
 		for i := range r.Nodes {
 			n := &r.Nodes[i]
-			var b strings.Builder
-			b.WriteString(n.TCPAddr())
+			b = append(b[:0], n.TCPAddr()...)
 			for j, t := range n.Topics {
-				fmt.Fprintf(&b, "\x00%s=%t", t, j < len(n.Tombstones) && n.Tombstones[j])
+				b = append(b, 0)
+				b = append(b, t...)
+				b = append(b, '=')
+				b = strconv.AppendBool(b, j < len(n.Tombstones) && n.Tombstones[j])
 			}
-			out = append(out, b.String())
+			out = append(out, string(b))
 		}
 		return out
 	})
