@@ -95,8 +95,7 @@ func New(opts *Options) (*Server, error) {
 	}
 	if s.opts.TCPTLSAddress != "" {
 		if s.tcpTLSLn, err = net.Listen("tcp", s.opts.TCPTLSAddress); err != nil {
-			s.tcpLn.Close()
-			s.httpLn.Close()
+			s.closeListeners()
 			return nil, fmt.Errorf("tcp tls listener: %w", err)
 		}
 	}
@@ -151,6 +150,9 @@ func New(opts *Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	// The fast path of hijacked blocking queries applies the server's
+	// header timeout itself, so both get the same one.
+	readHeaderTimeout := min(s.opts.HTTPReadTimeout, 10*time.Second)
 	hm := newHTTPMetrics()
 	metrics := newMetrics(s, hm)
 	s.api = httpapi.New(s.db, httpapi.Options{
@@ -162,7 +164,7 @@ func New(opts *Options) (*Server, error) {
 		MaxBlockingQueriesPerSource: s.opts.MaxBlockingQueriesPerIP,
 		WriteTimeout:                s.opts.HTTPWriteTimeout,
 		IdleTimeout:                 s.opts.HTTPIdleTimeout,
-		ReadHeaderTimeout:           min(s.opts.HTTPReadTimeout, 10*time.Second),
+		ReadHeaderTimeout:           readHeaderTimeout,
 		MaxHeaderBytes:              s.opts.HTTPMaxHeaderBytes,
 		Handback:                    s.httpLn.Handback,
 		AccessLog:                   s.opts.HTTPAccessLog,
@@ -179,7 +181,7 @@ func New(opts *Options) (*Server, error) {
 	handler := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	s.httpSrv = &http.Server{
 		Handler:           s.api,
-		ReadHeaderTimeout: min(s.opts.HTTPReadTimeout, 10*time.Second),
+		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       s.opts.HTTPReadTimeout,
 		WriteTimeout:      s.opts.HTTPWriteTimeout,
 		IdleTimeout:       s.opts.HTTPIdleTimeout,

@@ -277,3 +277,37 @@ func TestTLS_ReloadCertificate(t *testing.T) {
 		t.Fatal("a broken reload changed the certificate served")
 	}
 }
+
+// A taken --tcp-tls-address fails New with one clear error, and the
+// listeners New had bound already are released.
+func TestTLS_V1ListenerTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	// Addresses known to be free: bound, then released at once.
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	opts := tlsOptions(t, lookuptest.NewCerts(t), false)
+	opts.TCPAddress, opts.HTTPAddress, opts.TCPTLSAddress = free(), free(), taken.Addr().String()
+	_, err = lookup.New(opts)
+	want := "tcp tls listener: listen tcp " + taken.Addr().String() + ": bind: address already in use"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	for _, addr := range []string{opts.TCPAddress, opts.HTTPAddress} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("%s still bound after New failed: %v", addr, err)
+			continue
+		}
+		ln.Close()
+	}
+}
