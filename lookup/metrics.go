@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -280,6 +281,21 @@ func (s *Server) writeStats(w http.ResponseWriter) {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series holds the children of requests and duration for each
+	// routeStatus seen, so that a request finds both with one lookup. It
+	// has one entry per series the vectors hold: routes are the router's
+	// (or "unmatched") and statuses those the server writes.
+	series sync.Map // routeStatus -> *httpSeries
+}
+
+type routeStatus struct {
+	route  string
+	status int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // httpDurationBuckets span a cached answer (0.1 ms) to a blocking query
@@ -303,7 +319,16 @@ func newHTTPMetrics() *httpMetrics {
 
 // observe records one request; it is httpapi.Options.Observe.
 func (m *httpMetrics) observe(r httpapi.Request) {
-	status := strconv.Itoa(r.Status)
-	m.requests.WithLabelValues(r.Route, status).Inc()
-	m.duration.WithLabelValues(r.Route, status).Observe(r.Duration.Seconds())
+	k := routeStatus{route: r.Route, status: r.Status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		status := strconv.Itoa(r.Status)
+		v, _ = m.series.LoadOrStore(k, &httpSeries{
+			requests: m.requests.WithLabelValues(r.Route, status),
+			duration: m.duration.WithLabelValues(r.Route, status),
+		})
+	}
+	hs := v.(*httpSeries)
+	hs.requests.Inc()
+	hs.duration.Observe(r.Duration.Seconds())
 }
