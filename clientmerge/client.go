@@ -45,7 +45,8 @@ type Client struct {
 // at the first call and again every WithDNSRefresh (30 s), at the first
 // call after it; a lookupd that appears joins the fan-out and one that
 // goes is dropped. A name that fails keeps the addresses it last resolved
-// to (logged as a warning); one that never resolved is reported in every
+// to (logged as a warning once, until it resolves again or fails
+// differently); one that never resolved is reported in every
 // call as a failed lookupd under its given address. Each Response and
 // error names a lookupd as given, or for a name, in the same form with the
 // address it stands for ("10.0.0.1:4161"). Literal IP addresses need no
@@ -199,6 +200,11 @@ func (c *Client) Lookupds(ctx context.Context) []string {
 	}
 	return out
 }
+
+// DNSRefresh returns how often names among the lookupd addresses are
+// resolved again (see WithDNSRefresh), for callers that follow the list
+// with Lookupds. Safe for concurrent use.
+func (c *Client) DNSRefresh() time.Duration { return c.lookupds.refresh }
 
 // Logger returns the logger set with WithLogger (or the default), for
 // packages built on the Client such as nsqbridge. Safe for concurrent use.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,6 +100,18 @@ func TestClient_HostName(t *testing.T) {
 	lookup("resolution failing", at("127.0.0.2", "127.0.0.3"), 1)
 	if !bytes.Contains([]byte(logs.String()), []byte("resolution failed")) {
 		t.Errorf("the failed resolution was not logged:\n%s", logs.String())
+	}
+	// Failing again is not logged again; resolving again is.
+	clk.Advance(dnsaddr.DefaultRefresh)
+	lookup("still failing", at("127.0.0.2", "127.0.0.3"), 1)
+	if n := strings.Count(logs.String(), "resolution failed"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once:\n%s", n, logs.String())
+	}
+	ns.Set(t, "lookupds", "127.0.0.2:1")
+	clk.Advance(dnsaddr.DefaultRefresh)
+	lookup("resolving again", at("127.0.0.2"), 1)
+	if !strings.Contains(logs.String(), "resolves again") {
+		t.Errorf("the recovery was not logged:\n%s", logs.String())
 	}
 }
 

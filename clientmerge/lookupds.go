@@ -41,8 +41,9 @@ type lookupds struct {
 	refresh time.Duration
 	now     func() time.Time
 
-	resolveMu sync.Mutex // held while resolving
-	mu        sync.Mutex // guards cur and at
+	resolveMu sync.Mutex        // held while resolving; guards failing
+	failing   map[string]string // name -> its failure last logged
+	mu        sync.Mutex        // guards cur and at
 	cur       []target
 	at        time.Time
 }
@@ -161,10 +162,7 @@ func (l *lookupds) targets(ctx context.Context, c *Client) []target {
 	byName := make(map[string]dnsaddr.Expansion, len(exps))
 	for _, e := range exps {
 		byName[e.Given] = e
-		if e.Err != nil {
-			c.logger.Warn("lookupd address resolution failed, keeping the last good addresses",
-				"address", e.Given, "addresses", e.Addrs, "err", e.Err)
-		}
+		l.logResolution(c, e)
 	}
 	var next []target
 	seen := map[string]bool{}
@@ -193,6 +191,26 @@ func (l *lookupds) targets(ctx context.Context, c *Client) []target {
 	l.cur, l.at = next, l.now()
 	l.mu.Unlock()
 	return next
+}
+
+// logResolution logs a name's failure once, when it starts failing or
+// fails differently, and that it resolves again after one; a name that
+// keeps failing at every refresh does not fill the log. l.resolveMu is
+// held.
+func (l *lookupds) logResolution(c *Client, e dnsaddr.Expansion) {
+	prev, wasFailing := l.failing[e.Given]
+	switch {
+	case e.Err == nil && wasFailing:
+		delete(l.failing, e.Given)
+		c.logger.Info("lookupd address resolves again", "address", e.Given, "addresses", e.Addrs)
+	case e.Err != nil && prev != e.Err.Error():
+		if l.failing == nil {
+			l.failing = map[string]string{}
+		}
+		l.failing[e.Given] = e.Err.Error()
+		c.logger.Warn("lookupd address resolution failed, keeping the last good addresses",
+			"address", e.Given, "addresses", e.Addrs, "err", e.Err)
+	}
 }
 
 // appendTarget adds t unless a target with its base URL (or, for a failed

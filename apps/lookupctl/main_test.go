@@ -54,6 +54,16 @@ func TestRun_Config(t *testing.T) {
 		t.Errorf("flags over file: %q", out.String())
 	}
 
+	// lookupd_dns_refresh is read (and checked) like every key.
+	if err := os.WriteFile(path, []byte("lookupd_http_address = [\"127.0.0.1:1\"]\nlookupd_dns_refresh = \"-1s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errw.Reset()
+	code = run(t.Context(), []string{"health", "--config", path}, io.Discard, &errw)
+	if code != ctl.ExitUsage || !strings.Contains(errw.String(), "--lookupd-dns-refresh: must not be negative, got -1s") {
+		t.Errorf("lookupd_dns_refresh: exit %d, stderr %q", code, errw.String())
+	}
+
 	if err := os.WriteFile(path, []byte("bogus = 1\nfeed_size = \"many\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/lookupd/lookupd/clientmerge"
+	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
 )
 
 // Exit codes of Main.
@@ -58,14 +59,17 @@ Commands:
 Flags (anywhere on the line; --flag and -flag are the same):
   --lookupd-http-address ADDR  a lookupd's HTTP address, host:port,
                                http(s)://host:port or srv+NAME; a name may
-                               stand for several lookupds (dns follows it;
-                               the other commands expand it once); repeat
-                               for each.
+                               stand for several lookupds (watch, ui and dns
+                               follow it; the other commands resolve it
+                               once); repeat for each.
                                Default: $LOOKUPD_HTTP_ADDRESSES, a
                                comma-separated list
   -o, --output FORMAT          table (default) or json. watch prints one JSON
                                object per line
   --timeout DURATION           bound on each lookupd's answer (default 5s)
+  --lookupd-dns-refresh D      watch, ui, dns: resolve names among the
+                               addresses again this often (default 30s,
+                               0: once)
   --auth-token-file FILE       bearer token for lookupds run with --auth-file:
                                read (for --auth-reads) or admin (ui actions)
   --interval DURATION          watch, ui: health probe interval, and polling
@@ -151,6 +155,9 @@ type Hooks struct {
 	// once it listens, and returns nil after a clean shutdown. lookupctl
 	// passes lookup/mergeddns.Serve. Nil: dns fails, saying so.
 	ServeDNS func(ctx context.Context, c *clientmerge.Client, cfg DNSConfig, ready func(addr string)) error
+	// Resolver resolves lookupd addresses that are names; nil:
+	// net.DefaultResolver. Tests point it at an in-process DNS server.
+	Resolver dnsaddr.Resolver
 }
 
 // MainWithHooks is MainWithLoader with every hook.
@@ -182,15 +189,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
-	addrs := opts.LookupdHTTPAddresses
-	if pos[0] != "dns" {
-		// The per-lookupd views need one address per lookupd: names are
-		// expanded once, here (dns follows them as they change).
-		if addrs, err = expandNames(ctx, opts); err != nil {
-			return ExitUsage, &usageError{msg: err.Error()}
-		}
-	}
-	cl, err := NewCluster(addrs, opts.Timeout, nil, copts...)
+	copts = append(copts, opts.dnsOptions(h.Resolver)...)
+	// Resolution failures and nothing else: watch and ui report the
+	// lookupds that join and leave themselves.
+	dnsLog := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("component", "dns")
+	cl, err := newCluster(opts.LookupdHTTPAddresses, opts.Timeout, nil, dnsLog, copts)
 	if err != nil {
 		return ExitUsage, &usageError{msg: err.Error()}
 	}
@@ -230,7 +233,7 @@ func init() {
 type cmdEnv struct {
 	ctx        context.Context
 	opts       *Options
-	clientOpts []clientmerge.Option // the credentials, for clients of its own
+	clientOpts []clientmerge.Option // the credentials and DNS options, for clients of its own
 	cl         *Cluster
 	args       []string
 	out        io.Writer
@@ -251,17 +254,4 @@ func (e *cmdEnv) warnDown(states []LookupdState) int {
 		}
 	}
 	return code
-}
-
-// expandNames returns the lookupd addresses with each DNS name replaced by
-// the addresses it stands for now; a name that does not resolve stays as
-// given (and shows as an unreachable lookupd).
-func expandNames(ctx context.Context, opts *Options) ([]string, error) {
-	c, err := clientmerge.New(opts.LookupdHTTPAddresses, clientmerge.WithTimeout(opts.Timeout),
-		clientmerge.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		return nil, err
-	}
-	defer c.CloseIdleConnections()
-	return c.Lookupds(ctx), nil
 }

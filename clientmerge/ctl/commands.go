@@ -84,7 +84,8 @@ type producerJSON struct {
 func cmdLookup(e *cmdEnv) int {
 	topic := e.args[0]
 	res, err := e.cl.merged.Lookup(e.ctx, topic)
-	states := statesOf(e.cl.addrs, res, err)
+	states := statesOf(e.cl.Refresh(e.ctx), res, err)
+	addrs := stateAddrs(states)
 	if res == nil {
 		e.warnDown(states)
 		if !anyDown(states) {
@@ -100,9 +101,9 @@ func cmdLookup(e *cmdEnv) int {
 		Lookupds  []lookupdJSON  `json:"lookupds"`
 	}{Topic: topic, Channels: res.Channels, Producers: []producerJSON{}, Lookupds: lookupdsJSON(states)}
 	for _, p := range res.Producers {
-		by := make(Set, len(e.cl.addrs))
+		by := make(Set, len(addrs))
 		for _, a := range p.Lookupds {
-			for i, b := range e.cl.addrs {
+			for i, b := range addrs {
 				if a == b {
 					by[i] = true
 				}
@@ -110,7 +111,7 @@ func cmdLookup(e *cmdEnv) int {
 		}
 		out.Producers = append(out.Producers, producerJSON{
 			Address: p.TCPAddr(), Hostname: p.Hostname, BroadcastAddress: p.BroadcastAddress,
-			TCPPort: p.TCPPort, HTTPPort: p.HTTPPort, Version: p.Version, presenceJSON: presenceOf(by, up, e.cl.addrs),
+			TCPPort: p.TCPPort, HTTPPort: p.HTTPPort, Version: p.Version, presenceJSON: presenceOf(by, up, addrs),
 		})
 	}
 	if e.opts.Output == "json" {
@@ -126,19 +127,19 @@ func cmdLookup(e *cmdEnv) int {
 	return e.warnDown(states)
 }
 
-// statesOf turns a merged call's outcome into per-lookupd states.
+// statesOf turns a merged call's outcome into per-lookupd states: one per
+// Response, or without a result one per lookupd of addrs.
 func statesOf(addrs []string, res *clientmerge.LookupResult, err error) []LookupdState {
+	if res != nil {
+		states := make([]LookupdState, len(res.Responses))
+		for i, r := range res.Responses {
+			states[i] = LookupdState{Addr: r.Addr, Err: cause(r.Err), Latency: r.Latency}
+		}
+		return states
+	}
 	states := make([]LookupdState, len(addrs))
 	for i, a := range addrs {
 		states[i].Addr = a
-	}
-	if res != nil {
-		for i, r := range res.Responses {
-			if i < len(states) {
-				states[i].Err, states[i].Latency = cause(r.Err), r.Latency
-			}
-		}
-		return states
 	}
 	var ue *clientmerge.UnavailableError
 	if errors.As(err, &ue) {
@@ -151,6 +152,15 @@ func statesOf(addrs []string, res *clientmerge.LookupResult, err error) []Lookup
 		}
 	}
 	return states
+}
+
+// stateAddrs returns the lookupds of states, in order.
+func stateAddrs(states []LookupdState) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = s.Addr
+	}
+	return out
 }
 
 func upOf(states []LookupdState) Set {
@@ -187,7 +197,7 @@ func (e *cmdEnv) printListed(title, noun string, items []Listed, states []Lookup
 	up := upOf(states)
 	rows := make([]listedJSON, len(items))
 	for i, it := range items {
-		rows[i] = listedJSON{Name: it.Name, presenceJSON: presenceOf(it.By, up, e.cl.addrs)}
+		rows[i] = listedJSON{Name: it.Name, presenceJSON: presenceOf(it.By, up, stateAddrs(states))}
 	}
 	if e.opts.Output == "json" {
 		e.writeJSON(map[string]any{title: rows, "lookupds": lookupdsJSON(states)})
@@ -214,7 +224,7 @@ func cmdChannels(e *cmdEnv) int {
 
 func cmdNodes(e *cmdEnv) int {
 	s := e.cl.Survey(e.ctx)
-	up := s.Up()
+	up, addrs := s.Up(), stateAddrs(s.Lookupds)
 	type topicJSON struct {
 		Name       string   `json:"name"`
 		Tombstoned []string `json:"tombstoned,omitempty"`
@@ -228,13 +238,13 @@ func cmdNodes(e *cmdEnv) int {
 	for _, p := range s.Producers {
 		n := nodeJSON{producerJSON: producerJSON{
 			Address: p.Addr, Hostname: p.Hostname, BroadcastAddress: p.BroadcastAddress,
-			TCPPort: p.TCPPort, HTTPPort: p.HTTPPort, Version: p.Version, presenceJSON: presenceOf(p.By, up, e.cl.addrs),
+			TCPPort: p.TCPPort, HTTPPort: p.HTTPPort, Version: p.Version, presenceJSON: presenceOf(p.By, up, addrs),
 		}, Topics: []topicJSON{}}
 		for _, t := range p.Topics {
-			tj := topicJSON{Name: t.Name, presenceJSON: presenceOf(t.By, up, e.cl.addrs)}
+			tj := topicJSON{Name: t.Name, presenceJSON: presenceOf(t.By, up, addrs)}
 			for i, ts := range t.Tombstoned {
 				if ts {
-					tj.Tombstoned = append(tj.Tombstoned, e.cl.addrs[i])
+					tj.Tombstoned = append(tj.Tombstoned, addrs[i])
 				}
 			}
 			n.Topics = append(n.Topics, tj)
@@ -355,7 +365,7 @@ func cmdDiff(e *cmdEnv) int {
 	}
 	rows := make([]diffJSON, len(diffs))
 	for i, d := range diffs {
-		rows[i] = diffJSON{Kind: d.Kind, Topic: d.Topic, Channel: d.Channel, Producer: d.Producer, presenceJSON: presenceOf(d.By, up, e.cl.addrs)}
+		rows[i] = diffJSON{Kind: d.Kind, Topic: d.Topic, Channel: d.Channel, Producer: d.Producer, presenceJSON: presenceOf(d.By, up, stateAddrs(s.Lookupds))}
 	}
 	code := ExitOK
 	switch {
@@ -453,6 +463,10 @@ func formatEvent(ev Event) string {
 		return fmt.Sprintf("%s down     lookupd %s: %s", ts, ev.Lookupd, ev.Err)
 	case EventBack:
 		return fmt.Sprintf("%s back     lookupd %s after %s", ts, ev.Lookupd, ev.Took.Round(time.Millisecond))
+	case EventAdded:
+		return fmt.Sprintf("%s added    lookupd %s: a name stands for it now (%d lookupds)", ts, ev.Lookupd, ev.Of)
+	case EventRemoved:
+		return fmt.Sprintf("%s removed  lookupd %s: no name stands for it any more (%d lookupds)", ts, ev.Lookupd, ev.Of)
 	}
 	return fmt.Sprintf("%s %s", ts, ev.Kind)
 }
@@ -480,7 +494,7 @@ func cmdWatch(e *cmdEnv) int {
 		}
 		first = false
 		for _, ev := range events {
-			if ev.Kind != EventDown && ev.Kind != EventBack && ev.Topic != topic {
+			if ev.Lookupd == "" && ev.Topic != topic {
 				continue
 			}
 			if e.opts.Output == "json" {

@@ -18,6 +18,7 @@ func cmdDNS(e *cmdEnv) int {
 	// Its own Client: with snapshots, so that the last answer is served
 	// while every lookupd is down, and logging the lookupds that a name
 	// stands for as they change.
+	// e.clientOpts carry the credentials, the resolver and the refresh.
 	c, err := clientmerge.New(e.opts.LookupdHTTPAddresses, append([]clientmerge.Option{clientmerge.WithTimeout(e.opts.Timeout), clientmerge.WithLogger(log)}, e.clientOpts...)...)
 	if err != nil {
 		e.err = err

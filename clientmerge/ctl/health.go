@@ -35,22 +35,28 @@ type Stats struct {
 	UptimeSeconds float64 `json:"uptime_seconds"`
 }
 
-// Health probes every lookupd at once and returns their health, parallel
-// to Addrs. It blocks for at most about twice the timeout.
+// Health probes every lookupd (as last resolved) at once and returns
+// their health, in the order of Addrs. It blocks for at most about twice
+// the timeout.
 func (c *Cluster) Health(ctx context.Context) []Health {
-	out := make([]Health, len(c.bases))
+	return c.health(ctx, c.current(ctx))
+}
+
+// health probes ms at once; the result is parallel to ms.
+func (c *Cluster) health(ctx context.Context, ms []*member) []Health {
+	out := make([]Health, len(ms))
 	var wg sync.WaitGroup
-	for i := range c.bases {
-		wg.Go(func() { out[i] = c.probe(ctx, i) })
+	for i, m := range ms {
+		wg.Go(func() { out[i] = c.probe(ctx, m) })
 	}
 	wg.Wait()
 	return out
 }
 
-func (c *Cluster) probe(ctx context.Context, i int) Health {
-	h := Health{Addr: c.addrs[i]}
+func (c *Cluster) probe(ctx context.Context, m *member) Health {
+	h := Health{Addr: m.addr}
 	start := time.Now()
-	body, err := c.get(ctx, c.bases[i]+"/ping")
+	body, err := c.get(ctx, m.base+"/ping")
 	h.Latency = time.Since(start)
 	if err == nil && strings.TrimSpace(string(body)) != "OK" {
 		err = fmt.Errorf("/ping answered %q", truncate(string(body), 64))
@@ -59,7 +65,7 @@ func (c *Cluster) probe(ctx context.Context, i int) Health {
 		h.Err = err
 		return h
 	}
-	if body, err := c.get(ctx, c.bases[i]+"/stats"); err == nil {
+	if body, err := c.get(ctx, m.base+"/stats"); err == nil {
 		var st struct {
 			Stats
 			Version string `json:"version"`
@@ -69,7 +75,7 @@ func (c *Cluster) probe(ctx context.Context, i int) Health {
 			return h
 		}
 	}
-	if body, err := c.get(ctx, c.bases[i]+"/info"); err == nil {
+	if body, err := c.get(ctx, m.base+"/info"); err == nil {
 		var info struct {
 			Version string `json:"version"`
 		}

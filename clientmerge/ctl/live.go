@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -10,17 +11,44 @@ import (
 )
 
 // liveUpdate is one report to the Live loop: a watch's new answer from
-// lookupd i, or a round of health probes.
+// one lookupd, a round of health probes, or the lookupds the names stand
+// for now.
 type liveUpdate struct {
-	i      int
-	topics *[]string           // set by the topics (or lookup) watch
-	nodes  *[]clientmerge.Node // set by the nodes (or lookup) watch
-	health []Health            // set by the health probe
+	from    *liveLookupd        // set by a watch
+	topics  *[]string           // set by the topics (or lookup) watch
+	nodes   *[]clientmerge.Node // set by the nodes (or lookup) watch
+	health  []Health            // set by the health probe
+	members []*member           // set by the DNS refresh
+}
+
+// liveLookupd is the Live loop's state of one lookupd.
+type liveLookupd struct {
+	m                   *member
+	stop                context.CancelFunc // ends its watches
+	view                lookupdView
+	hasTopics, hasNodes bool
+	health              *Health   // nil until probed
+	readyBy             time.Time // shown from then on even without answers
+	shown               bool      // in a Survey already
+}
+
+// settled reports whether l goes into the Survey: once it has been
+// probed and is down or has answered both watches, or once readyBy has
+// passed; and from then on until it leaves.
+func (l *liveLookupd) settled(now time.Time) bool {
+	if !l.shown {
+		l.shown = now.After(l.readyBy) ||
+			l.health != nil && (l.health.Err != nil || l.hasTopics && l.hasNodes)
+	}
+	return l.shown
 }
 
 // errNoAnswer marks a lookupd that answers /ping but whose watches have
 // delivered nothing yet.
 var errNoAnswer = errors.New("no answer to /topics or /nodes yet")
+
+// errNotProbed marks a lookupd whose health has not been probed yet.
+var errNotProbed = errors.New("not probed yet")
 
 // Live keeps a Survey current and calls fn with it, on the caller's
 // goroutine, after every change and every health round, until ctx ends;
@@ -32,98 +60,132 @@ var errNoAnswer = errors.New("no answer to /topics or /nodes yet")
 // and probes every lookupd's health (/ping, /stats) every interval; the
 // probe decides which lookupds are up. A lookupd that is down keeps what
 // it last listed (see Tracker). The first call comes once every lookupd
-// has answered or been found down. Live returns after every goroutine it
-// started has exited.
+// has answered or been found down.
+//
+// Names among the addresses are resolved again every
+// clientmerge.WithDNSRefresh (see Refresh): a lookupd that appears is
+// watched and probed, and enters the Survey once it has answered or been
+// found down; one that goes leaves the Survey at once. A failed
+// resolution keeps the lookupds. health is parallel to the Survey's
+// Lookupds. Live returns after every goroutine it started has exited.
 func (c *Cluster) Live(ctx context.Context, topic string, interval time.Duration, fn func(s *Survey, health []Health, changed bool)) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	updates := make(chan liveUpdate, 4*len(c.each)+1)
-	send := func(u liveUpdate) {
+	updates := make(chan liveUpdate, 16)
+	send := func(ctx context.Context, u liveUpdate) {
 		select {
 		case updates <- u:
 		case <-ctx.Done():
 		}
 	}
-	for i, cl := range c.each {
+	watch := func(l *liveLookupd) {
+		lctx, stop := context.WithCancel(ctx)
+		l.stop = stop
+		cl := l.m.cl
 		if topic != "" {
 			wg.Go(func() {
-				clientmerge.Watch(ctx, cl, clientmerge.LookupQuery(topic), interval, func(r *clientmerge.LookupResult) {
+				clientmerge.Watch(lctx, cl, clientmerge.LookupQuery(topic), interval, func(r *clientmerge.LookupResult) {
 					v := topicOnly(topic, r)
-					send(liveUpdate{i: i, topics: &v.topics, nodes: &v.nodes})
+					send(lctx, liveUpdate{from: l, topics: &v.topics, nodes: &v.nodes})
 				})
 			})
-			continue
+			return
 		}
 		wg.Go(func() {
-			clientmerge.Watch(ctx, cl, clientmerge.TopicsQuery(), interval, func(r *clientmerge.TopicsResult) {
-				send(liveUpdate{i: i, topics: &r.Topics})
+			clientmerge.Watch(lctx, cl, clientmerge.TopicsQuery(), interval, func(r *clientmerge.TopicsResult) {
+				send(lctx, liveUpdate{from: l, topics: &r.Topics})
 			})
 		})
 		wg.Go(func() {
-			clientmerge.Watch(ctx, cl, clientmerge.NodesQuery(), interval, func(r *clientmerge.NodesResult) {
-				send(liveUpdate{i: i, nodes: &r.Nodes})
+			clientmerge.Watch(lctx, cl, clientmerge.NodesQuery(), interval, func(r *clientmerge.NodesResult) {
+				send(lctx, liveUpdate{from: l, nodes: &r.Nodes})
 			})
 		})
 	}
-	wg.Go(func() {
-		t := time.NewTimer(0)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
+
+	// The lookupds now, by address, and their order.
+	lookupds := map[string]*liveLookupd{}
+	var order []string
+	setMembers := func(ms []*member) bool {
+		prev := order
+		order = addrsOf(ms)
+		readyBy := time.Now().Add(c.timeout + interval)
+		for _, m := range ms {
+			if lookupds[m.addr] == nil {
+				l := &liveLookupd{m: m, readyBy: readyBy}
+				lookupds[m.addr] = l
+				watch(l)
 			}
+		}
+		for addr, l := range lookupds {
+			if !slices.Contains(order, addr) {
+				l.stop()
+				delete(lookupds, addr)
+			}
+		}
+		return !slices.Equal(prev, order)
+	}
+	setMembers(c.current(ctx))
+
+	kick := make(chan struct{}, 1) // probe at once: lookupds joined
+	wg.Go(func() {
+		repeat(ctx, 0, kick, func() time.Duration {
 			start := time.Now()
 			hs := c.Health(ctx)
-			if ctx.Err() != nil {
-				return
+			if ctx.Err() == nil {
+				send(ctx, liveUpdate{health: hs})
 			}
-			send(liveUpdate{health: hs})
-			t.Reset(max(interval-time.Since(start), 0))
-		}
+			return max(interval-time.Since(start), 0)
+		})
 	})
-
-	n := len(c.each)
-	views := make([]lookupdView, n)
-	hasTopics, hasNodes := make([]bool, n), make([]bool, n)
-	var health []Health
-	// A lookupd that answers /ping but whose watches have not answered by
-	// then is reported without its answers (errNoAnswer).
-	readyBy := time.Now().Add(c.timeout + interval)
-	var last *Survey
-	dirty := true // views changed since the last Survey
-	apply := func(u liveUpdate) {
-		if u.health == nil {
-			dirty = true
-		}
-		switch {
-		case u.health != nil:
-			health = u.health
-		case u.topics != nil && u.nodes != nil:
-			views[u.i].topics, views[u.i].nodes = *u.topics, *u.nodes
-			hasTopics[u.i], hasNodes[u.i] = true, true
-		case u.topics != nil:
-			views[u.i].topics, hasTopics[u.i] = *u.topics, true
-		case u.nodes != nil:
-			views[u.i].nodes, hasNodes[u.i] = *u.nodes, true
-		}
+	if refresh := c.merged.DNSRefresh(); refresh > 0 {
+		// Each resolution starts refresh after the previous one ended, so
+		// it is always due.
+		wg.Go(func() {
+			repeat(ctx, refresh, nil, func() time.Duration {
+				ms := c.refresh(ctx)
+				if ctx.Err() == nil {
+					send(ctx, liveUpdate{members: ms})
+				}
+				return refresh
+			})
+		})
 	}
-	ready := func() bool {
-		if health == nil {
-			return false
-		}
-		if time.Now().After(readyBy) {
-			return true
-		}
-		for i := range n {
-			if health[i].Err == nil && !(hasTopics[i] && hasNodes[i]) {
-				return false
+
+	var last *Survey
+	var lastShown []string
+	started := false // fn has been called
+	dirty := true    // views changed since the last Survey
+	apply := func(u liveUpdate) {
+		switch {
+		case u.members != nil:
+			if setMembers(u.members) {
+				dirty = true
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			}
+		case u.health != nil:
+			for _, h := range u.health {
+				if l := lookupds[h.Addr]; l != nil {
+					l.health = &h
+				}
+			}
+		case u.from == nil || lookupds[u.from.m.addr] != u.from:
+			// From a lookupd that has left.
+		default:
+			l := u.from
+			dirty = true
+			if u.topics != nil {
+				l.view.topics, l.hasTopics = *u.topics, true
+			}
+			if u.nodes != nil {
+				l.view.nodes, l.hasNodes = *u.nodes, true
 			}
 		}
-		return true
 	}
 	for {
 		select {
@@ -142,14 +204,40 @@ func (c *Cluster) Live(ctx context.Context, topic string, interval time.Duration
 				break drain
 			}
 		}
-		if !ready() {
+		now := time.Now()
+		var shown []*liveLookupd
+		for _, addr := range order {
+			l := lookupds[addr]
+			if l.settled(now) {
+				shown = append(shown, l)
+			} else if !started {
+				shown = nil
+				break
+			}
+		}
+		if shown == nil && (!started || len(order) > 0) {
 			continue
 		}
-		states := make([]LookupdState, n)
+		shownAddrs := make([]string, len(shown))
+		for i, l := range shown {
+			shownAddrs[i] = l.m.addr
+		}
+		if !slices.Equal(shownAddrs, lastShown) {
+			dirty, lastShown = true, shownAddrs
+		}
+		started = true
+		states := make([]LookupdState, len(shown))
+		views := make([]lookupdView, len(shown))
+		health := make([]Health, len(shown))
 		same := last != nil && !dirty
-		for i, h := range health {
+		for i, l := range shown {
+			h := Health{Addr: l.m.addr, Err: errNotProbed}
+			if l.health != nil {
+				h = *l.health
+			}
+			health[i], views[i] = h, l.view
 			states[i] = LookupdState{Addr: h.Addr, Err: h.Err, Latency: h.Latency}
-			if h.Err == nil && !(hasTopics[i] && hasNodes[i]) {
+			if h.Err == nil && !(l.hasTopics && l.hasNodes) {
 				// Up, but its answers have not arrived: what it lists is
 				// unknown, not empty.
 				states[i].Err = errNoAnswer
@@ -162,7 +250,23 @@ func (c *Cluster) Live(ctx context.Context, topic string, interval time.Duration
 			fn(last, health, false)
 			continue
 		}
-		last, dirty = buildSurvey(time.Now(), states, views), false
+		last, dirty = buildSurvey(now, states, views), false
 		fn(last, health, true)
+	}
+}
+
+// repeat calls f after first, and then again after the pause f returns or
+// at once when kick (which may be nil) fires, until ctx ends.
+func repeat(ctx context.Context, first time.Duration, kick <-chan struct{}, f func() time.Duration) {
+	t := time.NewTimer(first)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-kick:
+		}
+		t.Reset(f())
 	}
 }

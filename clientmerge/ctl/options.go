@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lookupd/lookupd/clientmerge"
 	"github.com/lookupd/lookupd/clientmerge/credentials"
+	"github.com/lookupd/lookupd/clientmerge/dnsaddr"
 )
 
 // EnvAddresses is the environment variable read for lookupd addresses
@@ -24,6 +26,9 @@ type Options struct {
 	// LookupdHTTPAddresses are the lookupds asked, "host:port" or a base
 	// URL.
 	LookupdHTTPAddresses []string `flag:"lookupd-http-address" help:"a lookupd's HTTP address, host:port or a base URL; repeat for each (default: $LOOKUPD_HTTP_ADDRESSES)"`
+	// LookupdDNSRefresh is how often names among LookupdHTTPAddresses are
+	// resolved again by the commands that run until interrupted; 0: once.
+	LookupdDNSRefresh time.Duration `flag:"lookupd-dns-refresh" help:"watch, ui, dns: resolve names among the lookupd addresses again this often (0: once)"`
 	// Output is "table" or "json".
 	Output string `flag:"output" help:"output format: table or json (-o)"`
 	// Timeout bounds each lookupd's answer to each query.
@@ -61,11 +66,12 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	return &Options{
-		Output:      "table",
-		Timeout:     5 * time.Second,
-		Interval:    500 * time.Millisecond,
-		HTTPAddress: "127.0.0.1:4171",
-		FeedSize:    200,
+		Output:            "table",
+		Timeout:           5 * time.Second,
+		LookupdDNSRefresh: dnsaddr.DefaultRefresh,
+		Interval:          500 * time.Millisecond,
+		HTTPAddress:       "127.0.0.1:4171",
+		FeedSize:          200,
 
 		DNSAddress:           "127.0.0.1:4153",
 		DNSZone:              "lookupd.",
@@ -93,6 +99,7 @@ func (o *Options) Validate() error {
 	check(o.Output == "table" || o.Output == "json", "output", "want table or json, got %q", o.Output)
 	check(o.Timeout > 0, "timeout", "must be positive, got %s", o.Timeout)
 	check(o.Interval > 0, "interval", "must be positive, got %s", o.Interval)
+	check(o.LookupdDNSRefresh >= 0, "lookupd-dns-refresh", "must not be negative, got %s", o.LookupdDNSRefresh)
 	check(o.FeedSize >= 1, "feed-size", "must be at least 1, got %d", o.FeedSize)
 	_, _, err := net.SplitHostPort(o.HTTPAddress)
 	check(err == nil, "http-address", "want host:port, got %q", o.HTTPAddress)
@@ -128,6 +135,21 @@ func (o *Options) clientOptions() ([]clientmerge.Option, error) {
 		out = append(out, clientmerge.WithTLSConfig(cfg))
 	}
 	return out, nil
+}
+
+// dnsOptions returns the clientmerge options that resolve names among
+// the lookupd addresses: r (if not nil) and LookupdDNSRefresh, where 0
+// means resolving once (a refresh that never comes).
+func (o *Options) dnsOptions(r dnsaddr.Resolver) []clientmerge.Option {
+	refresh := o.LookupdDNSRefresh
+	if refresh == 0 {
+		refresh = math.MaxInt64
+	}
+	out := []clientmerge.Option{clientmerge.WithDNSRefresh(refresh)}
+	if r != nil {
+		out = append(out, clientmerge.WithResolver(r))
+	}
+	return out
 }
 
 // DNSConfig is the dns command's configuration, as Hooks.ServeDNS gets
@@ -198,6 +220,7 @@ func flagSet(o *Options) *flag.FlagSet {
 	fs.Var(stringsFlag{&o.LookupdHTTPAddresses}, "lookupd-http-address", "")
 	fs.StringVar(&o.Output, "output", o.Output, "")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "")
+	fs.DurationVar(&o.LookupdDNSRefresh, "lookupd-dns-refresh", o.LookupdDNSRefresh, "")
 	fs.DurationVar(&o.Interval, "interval", o.Interval, "")
 	fs.StringVar(&o.HTTPAddress, "http-address", o.HTTPAddress, "")
 	fs.BoolVar(&o.EnableActions, "enable-actions", o.EnableActions, "")

@@ -24,6 +24,12 @@ const (
 	EventDown EventKind = "down"
 	// EventBack: a lookupd answers again; Took is how long it was down.
 	EventBack EventKind = "back"
+	// EventAdded: a lookupd joined the Survey (a name now stands for
+	// it). What only it lists is taken in silently, as at the baseline.
+	EventAdded EventKind = "added"
+	// EventRemoved: a lookupd left the Survey (no name stands for it any
+	// more). A producer only it listed leaves.
+	EventRemoved EventKind = "removed"
 )
 
 // Event is one change seen between two surveys. Times are those of the
@@ -75,6 +81,7 @@ type tracked struct {
 type Tracker struct {
 	started   bool
 	gen       uint64
+	addrs     []string // the lookupds of the last Survey
 	up        Set
 	known     Set // lookupds that have answered at least once
 	downSince []time.Time
@@ -86,11 +93,22 @@ func NewTracker() *Tracker { return &Tracker{keys: map[trackKey]*tracked{}} }
 
 // Update compares s with the previous Survey and returns the changes, in
 // order: lookupd events, then producer events by topic and producer. The
-// caller owns the returned slice.
+// lookupds (s.Lookupds' addresses) may differ from the previous Survey's:
+// those that joined or left are reported first, and what Update knows is
+// carried over by address. The caller owns the returned slice.
 func (t *Tracker) Update(s *Survey) []Event {
 	n := len(s.Lookupds)
 	up := s.Up()
 	var out []Event
+	addrs := make([]string, n)
+	for i, l := range s.Lookupds {
+		addrs[i] = l.Addr
+	}
+	remapped := false
+	if t.started && !slices.Equal(addrs, t.addrs) {
+		out, remapped = t.remap(s.At, addrs), true
+	}
+	t.addrs = addrs
 	if t.downSince == nil {
 		t.downSince = make([]time.Time, n)
 		t.known = make(Set, n)
@@ -103,7 +121,7 @@ func (t *Tracker) Update(s *Survey) []Event {
 		fresh[i] = t.started && up[i] && !t.known[i]
 		t.known[i] = t.known[i] || up[i]
 	}
-	upChanged := !t.started
+	upChanged := !t.started || remapped
 	for i, l := range s.Lookupds {
 		was := !t.started || t.up[i]
 		switch {
@@ -207,6 +225,45 @@ func (t *Tracker) Update(s *Survey) []Event {
 	for i := range out {
 		out[i].Up = up
 	}
+	return out
+}
+
+// remap carries what t knows of each lookupd over to the lookupds addrs
+// and returns an EventAdded or EventRemoved for each that joined or left.
+// A lookupd that joined counts as up until the Survey says otherwise, and
+// as never having answered.
+func (t *Tracker) remap(at time.Time, addrs []string) []Event {
+	n := len(addrs)
+	was := make(map[string]int, len(t.addrs))
+	for j, a := range t.addrs {
+		was[a] = j
+	}
+	from := make([]int, n) // index in t.addrs, or -1
+	up, known, downSince := make(Set, n), make(Set, n), make([]time.Time, n)
+	var out []Event
+	for i, a := range addrs {
+		j, ok := was[a]
+		if !ok {
+			from[i], up[i] = -1, true
+			out = append(out, Event{At: at, Kind: EventAdded, Lookupd: a, Of: n})
+			continue
+		}
+		from[i] = j
+		up[i], known[i], downSince[i] = t.up[j], t.known[j], t.downSince[j]
+	}
+	for _, a := range t.addrs {
+		if !slices.Contains(addrs, a) {
+			out = append(out, Event{At: at, Kind: EventRemoved, Lookupd: a, Of: n})
+		}
+	}
+	for _, e := range t.keys {
+		by := make(Set, n)
+		for i, j := range from {
+			by[i] = j >= 0 && e.by[j]
+		}
+		e.by = by
+	}
+	t.up, t.known, t.downSince = up, known, downSince
 	return out
 }
 

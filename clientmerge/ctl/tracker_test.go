@@ -12,9 +12,13 @@ import (
 // names the lookupds not answering, listed maps "topic producer" (or just
 // "producer") to the lookupds listing it, e.g. "AB".
 func survey(sec int, down string, listed map[string]string) *Survey {
-	names := "ABC"
-	states := make([]LookupdState, 3)
-	views := make([]lookupdView, 3)
+	return surveyOf(sec, "ABC", down, listed)
+}
+
+// surveyOf is survey over the lookupds names, one letter each.
+func surveyOf(sec int, names, down string, listed map[string]string) *Survey {
+	states := make([]LookupdState, len(names))
+	views := make([]lookupdView, len(names))
 	for i := range states {
 		states[i].Addr = names[i : i+1]
 		if strings.Contains(down, names[i:i+1]) {
@@ -88,6 +92,18 @@ func TestTracker(t *testing.T) {
 			{s: survey(0, "C", nil), want: []string{"down - C 0"}},
 			{s: survey(1, "C", map[string]string{"p1": "A"}), want: []string{"joined - 127.0.0.1:1 0"}},
 			{s: survey(2, "C", map[string]string{"p1": "AB"}), want: []string{"reached - 127.0.0.1:1 1"}},
+		}},
+		{name: "lookupds added and removed", steps: []step{
+			{s: surveyOf(0, "AB", "", map[string]string{"orders p1": "AB"})},
+			{s: surveyOf(1, "ABC", "", map[string]string{"orders p1": "ABC", "orders p2": "C"}), want: []string{"added - C 0"}},
+			{s: surveyOf(2, "BC", "", map[string]string{"orders p1": "BC", "orders p2": "C"}), want: []string{"removed - A 0"}},
+			{s: surveyOf(3, "BC", "", map[string]string{"orders p1": "B", "orders p2": "C"})},
+			{s: surveyOf(4, "C", "", map[string]string{"orders p2": "C"}), want: []string{"removed - B 0", "left - 127.0.0.1:1 1", "left orders 127.0.0.1:1 1"}},
+		}},
+		{name: "a lookupd added while down", steps: []step{
+			{s: surveyOf(0, "AB", "", nil)},
+			{s: surveyOf(1, "ABC", "C", nil), want: []string{"added - C 0", "down - C 0"}},
+			{s: surveyOf(2, "ABC", "", map[string]string{"p3": "C"}), want: []string{"back - C 1"}},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

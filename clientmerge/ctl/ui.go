@@ -419,7 +419,7 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "INVALID_ACTION"})
 		return
 	}
-	errs := s.cl.post(r.Context(), path)
+	addrs, errs := s.cl.post(r.Context(), path)
 	type result struct {
 		Address string `json:"address"`
 		OK      bool   `json:"ok"`
@@ -430,7 +430,7 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	}{}
 	status := http.StatusOK
 	for i, err := range errs {
-		out.Results = append(out.Results, result{Address: s.cl.addrs[i], OK: err == nil, Error: errText(err)})
+		out.Results = append(out.Results, result{Address: addrs[i], OK: err == nil, Error: errText(err)})
 		if err != nil {
 			status = http.StatusBadGateway
 		}
@@ -469,7 +469,7 @@ func cmdUI(e *cmdEnv) int {
 		e.err = err
 		return ExitFailed
 	}
-	e.printf("lookupctl ui: serving %s for %d lookupds; Ctrl-C to stop\n", s.URL(), len(e.cl.addrs))
+	e.printf("lookupctl ui: serving %s for %s; Ctrl-C to stop\n", s.URL(), count(len(e.cl.Refresh(e.ctx)), "lookupd"))
 	if err := s.Run(e.ctx); err != nil {
 		e.err = err
 		return ExitFailed
