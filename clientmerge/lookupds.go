@@ -41,9 +41,9 @@ type lookupds struct {
 	refresh time.Duration
 	now     func() time.Time
 
-	resolveMu sync.Mutex        // held while resolving; guards failing
-	failing   map[string]string // name -> its failure last logged
-	mu        sync.Mutex        // guards cur and at
+	resolveMu sync.Mutex       // held while resolving; guards failing
+	failing   dnsaddr.Failures // which names fail, to log each once
+	mu        sync.Mutex       // guards cur and at
 	cur       []target
 	at        time.Time
 }
@@ -198,16 +198,10 @@ func (l *lookupds) targets(ctx context.Context, c *Client) []target {
 // keeps failing at every refresh does not fill the log. l.resolveMu is
 // held.
 func (l *lookupds) logResolution(c *Client, e dnsaddr.Expansion) {
-	prev, wasFailing := l.failing[e.Given]
-	switch {
-	case e.Err == nil && wasFailing:
-		delete(l.failing, e.Given)
+	switch failed, recovered := l.failing.Note(e); {
+	case recovered:
 		c.logger.Info("lookupd address resolves again", "address", e.Given, "addresses", e.Addrs)
-	case e.Err != nil && prev != e.Err.Error():
-		if l.failing == nil {
-			l.failing = map[string]string{}
-		}
-		l.failing[e.Given] = e.Err.Error()
+	case failed:
 		c.logger.Warn("lookupd address resolution failed, keeping the last good addresses",
 			"address", e.Given, "addresses", e.Addrs, "err", e.Err)
 	}

@@ -335,6 +335,7 @@ func TestMain_Usage(t *testing.T) {
 		{name: "no addresses", args: []string{"topics"}, code: ExitUsage, err: "lookupctl: no lookupd addresses: give --lookupd-http-address or set LOOKUPD_HTTP_ADDRESSES\n"},
 		{name: "bad output", args: []string{"topics", "-o", "yaml"}, env: "127.0.0.1:1", code: ExitUsage, err: `lookupctl: --output: want table or json, got "yaml"` + "\n"},
 		{name: "flag of another command", args: []string{"topics", "--enable-actions"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: flag --enable-actions does not apply to topics\n"},
+		{name: "refresh on a one-shot command", args: []string{"health", "--lookupd-dns-refresh=2s"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: flag --lookupd-dns-refresh does not apply to health\n"},
 		{name: "unknown flag", args: []string{"topics", "--bogus"}, env: "127.0.0.1:1", code: ExitUsage, err: "lookupctl: flag provided but not defined: -bogus\n"},
 		{name: "repeated address", args: []string{"topics"}, env: "127.0.0.1:1, 127.0.0.1:1", code: ExitUsage, err: `lookupctl: clientmerge: lookupd address "127.0.0.1:1" given twice` + "\n"},
 		{name: "env addresses", args: []string{"health"}, env: "127.0.0.1:1,", code: ExitUnreachable},

@@ -194,9 +194,9 @@ func (s stringsFlag) Set(v string) error {
 // commandFlags says which command-specific flags each command accepts;
 // the others (addresses, output, timeout, config) apply to all.
 var commandFlags = map[string][]string{
-	"watch": {"interval"},
-	"ui":    {"interval", "http-address", "enable-actions", "feed-size"},
-	"dns":   dnsFlags,
+	"watch": {"interval", "lookupd-dns-refresh"},
+	"ui":    {"interval", "http-address", "enable-actions", "feed-size", "lookupd-dns-refresh"},
+	"dns":   append([]string{"lookupd-dns-refresh"}, dnsFlags...),
 }
 
 // dnsFlags are the dns command's own flags.

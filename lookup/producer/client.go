@@ -55,6 +55,9 @@ type Client struct {
 	// names expands LookupdTCPAddresses when some are DNS names; nil
 	// when all are literal.
 	names *dnsaddr.Set
+	// failing is followDNS's record of the names that fail, so that each
+	// failure is logged once.
+	failing dnsaddr.Failures
 
 	mu        sync.Mutex
 	phase     phase

@@ -40,7 +40,7 @@ func (c *Client) followDNS() {
 
 // refreshLookupds resolves the names once and applies the result. A name
 // that fails keeps the lookupds it stood for (dnsaddr keeps its last good
-// set); the failure is logged.
+// set); the failure is logged once, until the name resolves again.
 func (c *Client) refreshLookupds() {
 	ctx, cancel := context.WithTimeout(c.stopCtx, c.cfg.DialTimeout)
 	exps := c.names.Resolve(ctx)
@@ -51,7 +51,10 @@ func (c *Client) refreshLookupds() {
 	want := map[string]string{} // address -> the name it came through
 	var order []string
 	for _, e := range exps {
-		if e.Err != nil {
+		switch failed, recovered := c.failing.Note(e); {
+		case recovered:
+			c.log.Info("lookupd address resolves again", "address", e.Given, "addresses", e.Addrs)
+		case failed:
 			c.log.Warn("lookupd address resolution failed, keeping the last good addresses",
 				"address", e.Given, "addresses", e.Addrs, "err", e.Err)
 		}
