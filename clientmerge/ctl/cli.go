@@ -43,9 +43,9 @@ Commands:
   channels TOPIC   the channels of TOPIC, with the lookupds that list each
   nodes            every producer (the /nodes entries), with its topics
   health           per lookupd: reachable, latency, version, /stats counts
-  diff             every topic, channel and producer the lookupds disagree
-                   on, and the lookupds that are down (for monitoring; see
-                   exit codes)
+  diff             every topic, channel, producer and tombstone the lookupds
+                   disagree on, and the lookupds that are down (for
+                   monitoring; see exit codes)
   watch [TOPIC]    one timestamped line per change until interrupted: a
                    producer joined, reached every lookupd, left; a lookupd
                    went down or came back. Without TOPIC, producers joining
