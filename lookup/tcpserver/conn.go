@@ -306,15 +306,8 @@ func (c *conn) identify() ([]byte, error) {
 			return nil, err
 		}
 	}
-	info := wire.ProducerInfo{
-		RemoteAddress:    c.remote,
-		Hostname:         pi.Hostname,
-		BroadcastAddress: pi.BroadcastAddress,
-		TCPPort:          pi.TCPPort,
-		HTTPPort:         pi.HTTPPort,
-		Version:          pi.Version,
-	}
-	if err := c.s.db.Identify(c.remote, info); err != nil {
+	pi.RemoteAddress = c.remote // DecodeIdentify never takes it from the body
+	if err := c.s.db.Identify(c.remote, pi); err != nil {
 		return nil, wire.NewFatal(wire.CodeInvalid, "cannot IDENTIFY again", err)
 	}
 	c.id = c.remote
