@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,4 +32,30 @@ func WriteReport(path string, rep any, md string) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+// PrintReport is how a benchmark command ends: it prints md to stdout and,
+// unless path is "", writes rep and md with WriteReport and says where on
+// stderr.
+func PrintReport(stdout, stderr io.Writer, path string, rep any, md string) error {
+	fmt.Fprint(stdout, md)
+	if path == "" {
+		return nil
+	}
+	if err := WriteReport(path, rep, md); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s and %s\n", path, MarkdownPath(path))
+	return nil
+}
+
+// ReadReport decodes the JSON report at path (one WriteReport wrote) into
+// rep, a pointer. The caller names the path in its message: a decoding
+// error does not.
+func ReadReport(path string, rep any) error {
+	js, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(js, rep)
 }

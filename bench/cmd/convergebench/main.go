@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -92,11 +91,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if render != "" {
 		var rep bench.ConvergeReport
-		js, err := os.ReadFile(render)
-		if err == nil {
-			err = json.Unmarshal(js, &rep)
-		}
-		if err != nil {
+		if err := bench.ReadReport(render, &rep); err != nil {
 			fmt.Fprintf(stderr, "convergebench: render %s: %v\n", render, err)
 			return 1
 		}
@@ -149,13 +144,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	md := "Command: `convergebench " + strings.Join(args, " ") + "`\n\n" + rep.Markdown()
-	fmt.Fprint(stdout, md)
-	if out != "" {
-		if err := bench.WriteReport(out, rep, md); err != nil {
-			fmt.Fprintf(stderr, "convergebench: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stderr, "wrote %s and %s\n", out, bench.MarkdownPath(out))
+	if err := bench.PrintReport(stdout, stderr, out, rep, md); err != nil {
+		fmt.Fprintf(stderr, "convergebench: %v\n", err)
+		return 1
 	}
 	return 0
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,12 +41,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("run exited %d\nstderr:\n%s", code, stderr.String())
 	}
 	var rep bench.ConvergeReport
-	js, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(js, &rep); err != nil {
-		t.Fatalf("decode %s: %v", out, err)
+	if err := bench.ReadReport(out, &rep); err != nil {
+		t.Fatalf("read report %s: %v", out, err)
 	}
 	for _, p := range []*bench.PhaseResult{rep.Ours, rep.Polling} {
 		if p == nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -110,11 +109,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	if f.render != "" {
 		var rep bench.Report
-		js, err := os.ReadFile(f.render)
-		if err == nil {
-			err = json.Unmarshal(js, &rep)
-		}
-		if err != nil {
+		if err := bench.ReadReport(f.render, &rep); err != nil {
 			fmt.Fprintf(stderr, "lookupbench: render %s: %v\n", f.render, err)
 			return 1
 		}
@@ -154,13 +149,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	rep.Command = "lookupbench " + strings.Join(args, " ")
 	md := markdown(rep)
-	fmt.Fprint(stdout, md)
-	if f.out != "" {
-		if err := bench.WriteReport(f.out, rep, md); err != nil {
-			fmt.Fprintf(stderr, "lookupbench: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stderr, "wrote %s and %s\n", f.out, bench.MarkdownPath(f.out))
+	if err := bench.PrintReport(stdout, stderr, f.out, rep, md); err != nil {
+		fmt.Fprintf(stderr, "lookupbench: %v\n", err)
+		return 1
 	}
 	return 0
 }
@@ -301,17 +292,13 @@ func runDNS(ctx context.Context, fs *flag.FlagSet, f flags, l bench.ExecLauncher
 // writeModeReport prints md and writes rep and md to -out, or, when -out
 // was not given, to bench/results/NAME. It returns the exit code.
 func writeModeReport(set map[string]bool, f flags, name string, rep any, md string, stdout, stderr io.Writer) int {
-	fmt.Fprint(stdout, md)
 	out := f.out
 	if !set["out"] {
 		out = filepath.Join("bench", "results", name)
 	}
-	if out != "" {
-		if err := bench.WriteReport(out, rep, md); err != nil {
-			fmt.Fprintf(stderr, "lookupbench: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stderr, "wrote %s and %s\n", out, bench.MarkdownPath(out))
+	if err := bench.PrintReport(stdout, stderr, out, rep, md); err != nil {
+		fmt.Fprintf(stderr, "lookupbench: %v\n", err)
+		return 1
 	}
 	return 0
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"net"
 	"os"
@@ -50,12 +49,8 @@ func TestSmoke(t *testing.T) {
 	}
 
 	var rep bench.Report
-	js, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(js, &rep); err != nil {
-		t.Fatalf("decode %s: %v", out, err)
+	if err := bench.ReadReport(out, &rep); err != nil {
+		t.Fatalf("read report %s: %v", out, err)
 	}
 	if rep.Mode != "pair" || len(rep.Scales) != 1 {
 		t.Fatalf("mode %q with %d scales, want pair with 1", rep.Mode, len(rep.Scales))
@@ -202,12 +197,8 @@ func TestSmokeDNS(t *testing.T) {
 		t.Fatalf("run exited %d\nstderr:\n%s", code, stderr.String())
 	}
 	var rep bench.DNSReport
-	js, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(js, &rep); err != nil {
-		t.Fatalf("decode %s: %v", out, err)
+	if err := bench.ReadReport(out, &rep); err != nil {
+		t.Fatalf("read report %s: %v", out, err)
 	}
 	want := []string{bench.LoadLookupdDNS, bench.LoadLookupdHTTP, bench.LoadMergedDNS, bench.LoadMergedLibrary}
 	if len(rep.Loads) != len(want) {
@@ -243,12 +234,8 @@ func TestSmokeSecurity(t *testing.T) {
 		t.Fatalf("run exited %d\nstderr:\n%s", code, stderr.String())
 	}
 	var rep bench.SecurityReport
-	js, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(js, &rep); err != nil {
-		t.Fatalf("decode %s: %v", out, err)
+	if err := bench.ReadReport(out, &rep); err != nil {
+		t.Fatalf("read report %s: %v", out, err)
 	}
 	if len(rep.Loads) != len(bench.SecurityModes) || !rep.Pass {
 		t.Fatalf("%d loads (pass %v), want %d", len(rep.Loads), rep.Pass, len(bench.SecurityModes))
