@@ -121,6 +121,24 @@ func (s *Survey) Producer(addr string) *ProducerState {
 	return &s.Producers[i]
 }
 
+// setSlab cuts Sets of n lookupds from shared slabs, one allocation per
+// thousand Sets, for a Survey's many Sets. The zero n gives empty Sets.
+type setSlab struct {
+	n    int
+	slab []bool
+}
+
+// next returns a new Set of n unmarked lookupds; its capacity is n, so an
+// append cannot reach into the next one.
+func (s *setSlab) next() Set {
+	if len(s.slab) < s.n {
+		s.slab = make([]bool, 1024*s.n)
+	}
+	set := Set(s.slab[:s.n:s.n])
+	s.slab = s.slab[s.n:]
+	return set
+}
+
 // lookupdView is what one lookupd answered in one survey round.
 type lookupdView struct {
 	topics []string
@@ -151,16 +169,7 @@ func (c *Cluster) Survey(ctx context.Context) *Survey {
 func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Survey {
 	n := len(states)
 	s := &Survey{At: at, Lookupds: states}
-	// Sets are cut from shared slabs: one allocation per thousand entries.
-	var slab []bool
-	newSet := func() Set {
-		if len(slab) < n {
-			slab = make([]bool, 1024*max(n, 1))
-		}
-		set := Set(slab[:n:n])
-		slab = slab[n:]
-		return set
-	}
+	sets := setSlab{n: n}
 	lists := make([][]string, n)
 	for i, v := range views {
 		lists[i] = v.topics
@@ -178,7 +187,7 @@ func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Surv
 				idx[addr] = j
 				s.Producers = append(s.Producers, ProducerState{
 					Addr: addr, Hostname: nd.Hostname, BroadcastAddress: nd.BroadcastAddress,
-					TCPPort: nd.TCPPort, HTTPPort: nd.HTTPPort, Version: nd.Version, By: newSet(),
+					TCPPort: nd.TCPPort, HTTPPort: nd.HTTPPort, Version: nd.Version, By: sets.next(),
 				})
 				topicIdx = append(topicIdx, map[string]int{})
 			}
@@ -189,7 +198,7 @@ func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Surv
 				if !ok {
 					k = len(p.Topics)
 					topicIdx[j][t] = k
-					p.Topics = append(p.Topics, ProducerTopic{Name: t, By: newSet(), Tombstoned: newSet()})
+					p.Topics = append(p.Topics, ProducerTopic{Name: t, By: sets.next(), Tombstoned: sets.next()})
 				}
 				p.Topics[k].By[i] = true
 				if ti < len(nd.Tombstones) && nd.Tombstones[ti] {
@@ -211,18 +220,14 @@ func buildSurvey(at time.Time, states []LookupdState, views []lookupdView) *Surv
 func presence(n int, lists [][]string) []Listed {
 	idx := map[string]int{}
 	var out []Listed
-	var slab []bool
+	sets := setSlab{n: n}
 	for i, l := range lists {
 		for _, name := range l {
 			j, ok := idx[name]
 			if !ok {
 				j = len(out)
 				idx[name] = j
-				if len(slab) < n {
-					slab = make([]bool, 1024*n)
-				}
-				out = append(out, Listed{Name: name, By: Set(slab[:n:n])})
-				slab = slab[n:]
+				out = append(out, Listed{Name: name, By: sets.next()})
 			}
 			out[j].By[i] = true
 		}
