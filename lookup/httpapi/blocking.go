@@ -121,8 +121,8 @@ func (h *Handler) serveRead(w http.ResponseWriter, req *http.Request, kd kind) (
 	if h.opts.Handback != nil {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, brw, err := hj.Hijack(); err == nil {
-				hc := newHijacked(conn, brw.Reader, req, startOf(w))
-				h.hub.wg.Go(func() { h.serveHijacked(hc, k, src, args.index, wait) })
+				hc := newHijacked(conn, brw.Reader, req, src, startOf(w))
+				h.hub.wg.Go(func() { h.serveHijacked(hc, k, args.index, wait) })
 				return 0, nil
 			}
 		}

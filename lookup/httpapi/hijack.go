@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/lookupd/lookupd/lookup/internal/limit"
 )
 
 // A blocked query's connection is hijacked from the HTTP server. While it
@@ -35,19 +33,19 @@ type hijacked struct {
 	conn      net.Conn
 	buf       []byte // bytes read from the client past the current request
 	keepAlive bool
-	proto     string // of the status line
-	src       netip.Prefix
+	proto     string       // of the status line
+	src       netip.Prefix // what blocked queries on it are reserved under
 	// Of the current request, for the access log and metrics.
 	method, path, query, remote string
 	start                       time.Time
 }
 
-func newHijacked(conn net.Conn, r *bufio.Reader, req *http.Request, start time.Time) *hijacked {
+func newHijacked(conn net.Conn, r *bufio.Reader, req *http.Request, src netip.Prefix, start time.Time) *hijacked {
 	hc := &hijacked{
 		conn:      conn,
 		keepAlive: req.ProtoAtLeast(1, 1) && !req.Close,
 		proto:     "HTTP/1.1",
-		src:       limit.SourceString(req.RemoteAddr),
+		src:       src,
 		method:    req.Method,
 		path:      req.URL.Path,
 		query:     req.URL.RawQuery,
@@ -72,9 +70,10 @@ func newHijacked(conn net.Conn, r *bufio.Reader, req *http.Request, start time.T
 }
 
 // serveHijacked answers the blocked query the server handed over (k at
-// index), then serves the connection's next requests while the fast path
-// takes them. It owns and finally closes or hands back the connection.
-func (h *Handler) serveHijacked(hc *hijacked, k key, src netip.Prefix, index uint64, wait time.Duration) {
+// index, reserved under hc.src), then serves the connection's next
+// requests while the fast path takes them. It owns and finally closes or
+// hands back the connection.
+func (h *Handler) serveHijacked(hc *hijacked, k key, index uint64, wait time.Duration) {
 	// Clear the server's deadlines before anyone may wake this waiter by
 	// setting one in the past.
 	_ = hc.conn.SetDeadline(time.Time{})
@@ -83,7 +82,7 @@ func (h *Handler) serveHijacked(hc *hijacked, k key, src netip.Prefix, index uin
 	for {
 		var err error
 		if blocking {
-			a, err = h.awaitHijacked(hc, k, src, index, wait)
+			a, err = h.awaitHijacked(hc, k, index, wait)
 		}
 		if err != nil {
 			h.log.Error("blocking query failed", "err", err)
@@ -111,15 +110,14 @@ func (h *Handler) serveHijacked(hc *hijacked, k key, src netip.Prefix, index uin
 			return
 		}
 		blocking = args.index != 0 && a.index == args.index && h.hub.reserve(hc.src)
-		src = hc.src
 		index, wait = args.index, jittered(args.wait)
 	}
 }
 
 // awaitHijacked waits for k's index to move from index, parked in a
 // one-byte Read. It returns nil if the client has gone.
-func (h *Handler) awaitHijacked(hc *hijacked, k key, src netip.Prefix, index uint64, wait time.Duration) (*answer, error) {
-	wt := &waiter{key: k, source: src, wake: func() { _ = hc.conn.SetReadDeadline(aLongTimeAgo) }}
+func (h *Handler) awaitHijacked(hc *hijacked, k key, index uint64, wait time.Duration) (*answer, error) {
+	wt := &waiter{key: k, source: hc.src, wake: func() { _ = hc.conn.SetReadDeadline(aLongTimeAgo) }}
 	a, err := h.await(wt, index, wait, func() bool {
 		if len(hc.buf) > 0 {
 			return true // the client sent its next request: answer now
