@@ -61,12 +61,19 @@ func newCluster(addrs []string, timeout time.Duration, log, dnsLog *slog.Logger,
 	if dnsLog == nil {
 		dnsLog = quiet
 	}
-	own := []clientmerge.Option{clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(dnsLog)}
-	merged, err := clientmerge.New(addrs, append(own, opts...)...)
+	merged, err := clientmerge.New(addrs, clientOptions(timeout, dnsLog, opts)...)
 	if err != nil {
 		return nil, err
 	}
 	return &Cluster{merged: merged, log: log, opts: opts, timeout: timeout}, nil
+}
+
+// clientOptions returns the options of every clientmerge.Client of a
+// Cluster: timeout, log, and snapshots off, so that a lookupd that fails
+// shows as failed, not as its last answer; then opts.
+func clientOptions(timeout time.Duration, log *slog.Logger, opts []clientmerge.Option) []clientmerge.Option {
+	own := []clientmerge.Option{clientmerge.WithTimeout(timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(log)}
+	return append(own, opts...)
 }
 
 // Refresh resolves the names among the addresses again when they are due
@@ -91,10 +98,7 @@ func (c *Cluster) refresh(ctx context.Context) []*member {
 	for _, a := range addrs {
 		m := byAddr[a]
 		if m == nil {
-			// Snapshots off: a lookupd that fails must show as failed, not
-			// as its last answer.
-			own := []clientmerge.Option{clientmerge.WithTimeout(c.timeout), clientmerge.WithSnapshots(false), clientmerge.WithLogger(c.log)}
-			cl, err := clientmerge.New([]string{a}, append(own, c.opts...)...)
+			cl, err := clientmerge.New([]string{a}, clientOptions(c.timeout, c.log, c.opts)...)
 			if err != nil {
 				// merged accepted the address it stands for: cannot happen.
 				c.log.Error("lookupd client", "address", a, "err", err)
