@@ -352,16 +352,7 @@ func selfCPU() time.Duration {
 // waitUntil polls cond every 10 ms until it holds, ctx ends or timeout
 // passes.
 func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s waiting for %s", timeout, what)
-		}
-		if err := proc.Sleep(ctx, 10*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return nil
+	return proc.WaitUntil(ctx, timeout, 10*time.Millisecond, what, cond)
 }
 
 // convProducer is one producer of the convergence phases: a

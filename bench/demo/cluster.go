@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -73,21 +72,7 @@ func freeAddrs(n int) ([]string, error) {
 
 // waitUntil polls cond every 50 ms until it holds, ctx ends or timeout.
 func waitUntil(ctx context.Context, timeout time.Duration, what string, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("timed out waiting for %s", what)
-			}
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
+	return proc.WaitUntil(ctx, timeout, 50*time.Millisecond, what, cond)
 }
 
 // httpGet fetches url and returns "status body" (the body cut at 1 MiB).

@@ -281,6 +281,22 @@ func TestSleep(t *testing.T) {
 	}
 }
 
+func TestWaitUntil(t *testing.T) {
+	calls := 0
+	if err := WaitUntil(t.Context(), time.Minute, time.Millisecond, "three calls", func() bool { calls++; return calls == 3 }); err != nil || calls != 3 {
+		t.Errorf("WaitUntil = %v after %d calls, want nil after 3", err, calls)
+	}
+	err := WaitUntil(t.Context(), 20*time.Millisecond, time.Millisecond, "never", func() bool { return false })
+	if err == nil || !strings.Contains(err.Error(), "timed out after 20ms waiting for never") {
+		t.Errorf("WaitUntil of a false condition = %v, want a timeout naming it", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := WaitUntil(ctx, time.Hour, time.Hour, "never", func() bool { return false }); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitUntil with an ended context = %v, want context.Canceled", err)
+	}
+}
+
 // The sink splits writes into lines however they arrive, keeps the first
 // and last ones, and cuts an endless line.
 func TestSink(t *testing.T) {
