@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lookupd/lookupd/clientmerge/ctl"
 	"github.com/lookupd/lookupd/lookup/config"
@@ -81,4 +82,34 @@ func TestREADMEFlagTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	configtest.FlagTable(t, fs, configtest.Section(t, "../../README.md", "## Operators: lookupctl"))
+}
+
+// TestValidate_WordedAsValidator keeps ctl's Validate, which words its
+// problems by hand because ctl imports nothing from lookup, in step with
+// config.Validator, which words the daemons': the same problems, in the
+// same order, read the same.
+func TestValidate_WordedAsValidator(t *testing.T) {
+	o := ctl.NewOptions()
+	o.LookupdHTTPAddresses = []string{"127.0.0.1:4161"}
+	o.Timeout, o.Interval, o.FeedSize = 0, -time.Second, 0
+	o.HTTPAddress, o.DNSAddress, o.DNSZone = "no-port", "no-port", ""
+	o.DNSMaxTCPConnections, o.DNSTCPIdleTimeout = -1, 0
+	o.DNSMaxUDPSize, o.DNSUDPWorkers = 511, 4097
+
+	var v config.Validator
+	v.Positive("timeout", o.Timeout)
+	v.Positive("interval", o.Interval)
+	v.AtLeast("feed-size", o.FeedSize, 1)
+	v.ListenAddress("http-address", o.HTTPAddress)
+	v.ListenAddress("dns-address", o.DNSAddress)
+	v.NotEmpty("dns-zone", o.DNSZone)
+	v.AtLeast("dns-max-tcp-connections", o.DNSMaxTCPConnections, 0)
+	v.Positive("dns-tcp-idle-timeout", o.DNSTCPIdleTimeout)
+	v.InRange("dns-max-udp-size", o.DNSMaxUDPSize, 512, 65535)
+	v.InRange("dns-udp-workers", o.DNSUDPWorkers, 1, 4096)
+
+	got, want := o.Validate(), v.Err()
+	if got == nil || want == nil || got.Error() != want.Error() {
+		t.Errorf("ctl's Validate:\n%v\nconfig.Validator:\n%v", got, want)
+	}
 }
