@@ -110,8 +110,11 @@ func (t *Table) Authenticate(token string) (Grant, bool) {
 // BearerToken returns the token of an "Authorization: Bearer TOKEN"
 // header (the scheme is case-insensitive, RFC 7235), or false if there is
 // none or it has another scheme.
-func BearerToken(h http.Header) (string, bool) {
-	v := h.Get("Authorization")
+func BearerToken(h http.Header) (string, bool) { return Bearer(h.Get("Authorization")) }
+
+// Bearer is BearerToken for the value of an Authorization header, for
+// code that has read the header itself.
+func Bearer(v string) (string, bool) {
 	scheme, tok, ok := strings.Cut(v, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false

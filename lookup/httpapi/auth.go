@@ -18,16 +18,16 @@ const (
 	needAdmin
 )
 
-// needs returns what req needs when tokens are on (Options.Auth): every
+// needs returns what a request needs when tokens are on (Options.Auth): every
 // method but GET and HEAD changes something or could (the POST endpoints)
 // and needs admin; so does profiling, which costs CPU and shows the
 // command line; other reads need read only with Options.AuthReads. /ping
 // stays open for health checks.
-func (h *Handler) needs(req *http.Request) need {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+func (h *Handler) needs(method, path string) need {
+	if method != http.MethodGet && method != http.MethodHead {
 		return needAdmin
 	}
-	switch p := req.URL.Path; {
+	switch p := path; {
 	case p == "/ping":
 		return needNothing
 	case strings.HasPrefix(p, "/debug/pprof"):
@@ -43,7 +43,7 @@ func (h *Handler) needs(req *http.Request) need {
 // 403 FORBIDDEN with a token whose role is too small. It counts and logs
 // refusals.
 func (h *Handler) authorize(req *http.Request) *Error {
-	ae, reason, label := h.decide(req)
+	ae, reason, label := h.decide(req.Method, req.URL.Path, req.Header.Get("Authorization"))
 	switch ae {
 	case nil:
 		return nil
@@ -56,24 +56,18 @@ func (h *Handler) authorize(req *http.Request) *Error {
 	return ae
 }
 
-// permits reports whether authorize would let req proceed, without
-// counting or logging anything.
-func (h *Handler) permits(req *http.Request) bool {
-	ae, _, _ := h.decide(req)
-	return ae == nil
-}
-
-// decide is authorize without its side effects: the refusal, why, and
-// the label of the token used.
-func (h *Handler) decide(req *http.Request) (*Error, string, string) {
+// decide is authorize without its side effects, for a request's method,
+// path and Authorization header: the refusal, why, and the label of the
+// token used.
+func (h *Handler) decide(method, path, authorization string) (*Error, string, string) {
 	if h.opts.Auth == nil {
 		return nil, "", ""
 	}
-	n := h.needs(req)
+	n := h.needs(method, path)
 	if n == needNothing {
 		return nil, "", ""
 	}
-	tok, ok := auth.BearerToken(req.Header)
+	tok, ok := auth.Bearer(authorization)
 	var g auth.Grant
 	if ok {
 		g, ok = h.opts.Auth.Authenticate(tok)

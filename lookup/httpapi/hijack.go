@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -237,8 +236,8 @@ func (h *Handler) permitsFast(r fastReq) bool {
 	if r.authorization == "" {
 		return false
 	}
-	req := &http.Request{Method: http.MethodGet, URL: &url.URL{Path: r.path}, Header: http.Header{"Authorization": {r.authorization}}}
-	return h.permits(req)
+	ae, _, _ := h.decide(http.MethodGet, r.path, r.authorization)
+	return ae == nil
 }
 
 // requestHead returns the request line and headers at the start of buf,

@@ -1,6 +1,14 @@
 package httpapi
 
-import "testing"
+import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/lookupd/lookupd/lookup/auth"
+	"github.com/lookupd/lookupd/lookup/registry"
+)
 
 func TestParseFast(t *testing.T) {
 	const h = "Host: x\r\n"
@@ -83,6 +91,77 @@ func BenchmarkParseFast_GoClient(b *testing.B) {
 	for b.Loop() {
 		if _, ok := parseFast(head); !ok {
 			b.Fatal("not taken")
+		}
+	}
+}
+
+// TestPermitsFast: the fast path lets through exactly the reads that
+// authorize lets through, for each kind of token and header.
+func TestPermitsFast(t *testing.T) {
+	const file = `
+[[tokens]]
+token = "admin-0123456789abcdef"
+role = "admin"
+
+[[tokens]]
+token = "read-0123456789abcdef"
+role = "read"
+
+[[tokens]]
+token = "register-0123456789abcdef"
+role = "register"
+`
+	tab, err := auth.Parse([]byte(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reads := range []bool{true, false} {
+		h := New(registry.New(registry.Options{}), Options{
+			Auth: auth.NewStatic(tab), AuthReads: reads, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+		})
+		for _, tc := range []struct {
+			authorization string
+			want          bool // with AuthReads
+		}{
+			{authorization: "", want: false},
+			{authorization: "Bearer read-0123456789abcdef", want: true},
+			{authorization: "bearer  read-0123456789abcdef ", want: true},
+			{authorization: "Bearer admin-0123456789abcdef", want: true},
+			{authorization: "Bearer register-0123456789abcdef", want: false},
+			{authorization: "Bearer unknown-0123456789abcdef", want: false},
+			{authorization: "Basic read-0123456789abcdef", want: false},
+		} {
+			for _, path := range []string{"/lookup", "/nodes"} {
+				req := httptest.NewRequest(http.MethodGet, path, nil)
+				if tc.authorization != "" {
+					req.Header.Set("Authorization", tc.authorization)
+				}
+				got := h.permitsFast(fastReq{path: path, authorization: tc.authorization})
+				if want := h.authorize(req) == nil; got != want || got != (tc.want || !reads) {
+					t.Errorf("reads=%v %s %q: permitsFast %v, authorize lets through %v, want %v",
+						reads, path, tc.authorization, got, want, tc.want || !reads)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkPermitsFast checks the read token of each request a watcher
+// sends on a kept connection to a lookupd run with --auth-reads.
+func BenchmarkPermitsFast(b *testing.B) {
+	const tok = "read-0123456789abcdef"
+	tab, err := auth.Parse([]byte("[[tokens]]\ntoken = \"" + tok + "\"\nrole = \"read\"\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := New(registry.New(registry.Options{}), Options{
+		Auth: auth.NewStatic(tab), AuthReads: true, Logger: slog.New(slog.DiscardHandler),
+	})
+	r := fastReq{kind: kindNodes, path: "/nodes", rawQuery: "index=1", authorization: "Bearer " + tok}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !h.permitsFast(r) {
+			b.Fatal("refused")
 		}
 	}
 }
