@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,7 +129,7 @@ func Converge(ctx context.Context, l Launcher, cfg ConvergeConfig, log io.Writer
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	RaiseFileLimit(log)
-	rep := &ConvergeReport{Config: cfg, Machine: Machine(), LoadBefore: loadAverage()}
+	rep := &ConvergeReport{Config: cfg, Machine: Machine(), LoadBefore: proc.LoadAverage()}
 	begin := time.Now()
 	logf := func(format string, args ...any) { fmt.Fprintf(log, format+"\n", args...) }
 
@@ -165,19 +164,8 @@ func Converge(ctx context.Context, l Launcher, cfg ConvergeConfig, log io.Writer
 		}
 	}
 	rep.WallSeconds = time.Since(begin).Seconds()
-	rep.LoadAfter = loadAverage()
+	rep.LoadAfter = proc.LoadAverage()
 	return rep, nil
-}
-
-// loadAverage is the first three fields of /proc/loadavg ("" elsewhere):
-// other work on the machine shares its CPUs with the benchmark.
-func loadAverage() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // Latencies summarises one kind of event over every watcher.

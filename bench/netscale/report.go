@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/lookup/config"
 )
 
@@ -119,7 +120,7 @@ func newReport(cfg Config) *Report {
 		Started: time.Now().UTC(),
 		Machine: fmt.Sprintf("%d CPUs, %s/%s, %s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version()),
 		Version: config.Version,
-		LoadAvg: loadAvg(),
+		LoadAvg: proc.LoadAverage(),
 		Config:  cfg,
 	}
 	for i := range cfg.Topology.Lookupds {

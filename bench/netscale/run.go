@@ -199,7 +199,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			rep = nil
 		} else {
 			rep.WallSeconds = time.Since(start).Seconds()
-			rep.LoadAvgEnd = loadAvg()
+			rep.LoadAvgEnd = proc.LoadAverage()
 		}
 		// A report whose phases all ran is kept even if tearing down
 		// fails; the error still says so.
@@ -868,19 +868,6 @@ func raiseFileLimit() {
 			setFileLimit(n)
 		}
 	}
-}
-
-// loadAvg returns the 1, 5 and 15 minute load averages ("" off Linux).
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return ""
-	}
-	return strings.Join(f[:3], " ")
 }
 
 func perSecond(d, over time.Duration) float64 { return d.Seconds() / over.Seconds() }

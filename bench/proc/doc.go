@@ -2,9 +2,10 @@
 // output kept (in a log file, and the first, last and alarming lines in
 // memory), signals it, waits for it with a bound, and judges how it ended
 // against how it was asked to end. It also reads what /proc says about a
-// process (Stats, WaitStopped) and holds the one sleep-with-context helper
-// of the harnesses (Sleep), their one condition poll (WaitUntil) and the
-// source addresses of simulated hosts (HostAddr).
+// process (Stats, WaitStopped) and the machine's load (LoadAverage), and
+// holds the one sleep-with-context helper of the harnesses (Sleep), their
+// one condition poll (WaitUntil) and the source addresses of simulated
+// hosts (HostAddr).
 //
 // It serves the harnesses under bench (the paired benchmark and the chaos
 // tests) and bench/demo (the walk-through behind make demo), which all run

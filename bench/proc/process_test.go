@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -263,6 +265,22 @@ func TestReadStats(t *testing.T) {
 	}
 	if _, err := p.Stats(); err == nil {
 		t.Error("stats of an exited child: no error")
+	}
+}
+
+func TestLoadAverage(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/loadavg")
+	}
+	la := LoadAverage()
+	f := strings.Fields(la)
+	if len(f) != 3 {
+		t.Fatalf("LoadAverage() = %q, want three numbers", la)
+	}
+	for _, v := range f {
+		if x, err := strconv.ParseFloat(v, 64); err != nil || x < 0 {
+			t.Errorf("LoadAverage() = %q: %q is not a load", la, v)
+		}
 	}
 }
 

@@ -90,3 +90,19 @@ func threadsStopped(pid int) (bool, error) {
 	}
 	return true, nil
 }
+
+// LoadAverage is the machine's 1, 5 and 15 minute load averages as
+// /proc/loadavg writes them ("0.52 0.40 0.31"), or "" where they cannot
+// be read. Reports carry it: other work on the machine shares its CPUs
+// with a benchmark.
+func LoadAverage() string {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return ""
+	}
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%.2f %.2f %.2f", l.Load1, l.Load5, l.Load15)
+}
