@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 
 	"github.com/lookupd/lookupd/lookup"
@@ -37,26 +35,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	rctx, endReload := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { reloadOn(rctx, hup, srv, log) })
-	err = srv.Run(ctx)
-	endReload()
-	wg.Wait()
-	if err != nil {
-		log.Error("stopped with error", "err", err)
-		return 1
-	}
-	return 0
-}
 
-// reloadOn calls srv.Reload for every signal on hup until ctx ends,
-// logging the outcome; a failed reload keeps what was in use.
-func reloadOn(ctx context.Context, hup <-chan os.Signal, srv *lookup.Server, log *slog.Logger) {
+	// As in producerd: Run in a goroutine, SIGHUP handled here until it
+	// returns (run returns only after receiving from done). A failed reload
+	// keeps what was in use.
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
 	for {
 		select {
-		case <-ctx.Done():
-			return
+		case err := <-done:
+			if err != nil {
+				log.Error("stopped with error", "err", err)
+				return 1
+			}
+			return 0
 		case <-hup:
 			if err := srv.Reload(); err != nil {
 				log.Error("reload failed", "err", err)
