@@ -3,7 +3,7 @@
 package chaos
 
 import (
-	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
@@ -153,46 +153,24 @@ const (
 // returns once they are all open.
 func holdSilent(t *testing.T, addr, src string, n int) (wait func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHostileHelper$")
-	cmd.Env = append(os.Environ(), envSilentAddr+"="+addr, envSilentFrom+"="+src, fmt.Sprintf("%s=%d", envSilentN, n))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close() // the helper closes its sockets and exits
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+	p, err := proc.Start(proc.Options{
+		Name: "silent-socket helper",
+		Path: os.Args[0],
+		Args: []string{"-test.run=^TestHostileHelper$"},
+		Env:  []string{envSilentAddr + "=" + addr, envSilentFrom + "=" + src, fmt.Sprintf("%s=%d", envSilentN, n)},
 	})
-	ready := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		ready <- line
-		io.Copy(io.Discard, stdout)
-	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The helper closes its sockets and exits at the end of its stdin
+	// (or dies of the SIGTERM that comes with it); Stop kills it after 30 s.
+	t.Cleanup(func() { _ = p.Stop(30 * time.Second) })
 	return func() {
 		t.Helper()
-		select {
-		case line := <-ready:
-			if !strings.HasPrefix(line, "ready ") {
-				t.Fatalf("silent-socket helper: %q", line)
-			}
-		case <-time.After(2 * time.Minute):
-			t.Fatal("silent-socket helper did not open its sockets within 2 minutes")
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		if _, err := p.WaitLine(ctx, "ready "); err != nil {
+			t.Fatalf("silent-socket helper did not open its sockets: %v", err)
 		}
 	}
 }
