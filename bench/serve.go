@@ -10,20 +10,6 @@ import (
 	"github.com/lookupd/lookupd/lookup"
 )
 
-// ServeUntilStdinEnds returns a context that ends with ctx or when stdin
-// reaches EOF: the load generator closes it to stop a daemon child, and it
-// also ends if the generator dies. The goroutine that reads stdin is
-// abandoned at process exit if ctx ends first (a signal), the only case it
-// outlives the caller.
-func ServeUntilStdinEnds(ctx context.Context, stdin io.Reader) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		io.Copy(io.Discard, stdin)
-		cancel()
-	}()
-	return ctx, cancel
-}
-
 // ServeOurs runs our lookupd on free 127.0.0.1 ports (and a DNS listener
 // with withDNS), announces its addresses on stdout (AnnounceDNS) and
 // serves until ctx ends. It is the child side of ExecLauncher for the

@@ -44,12 +44,8 @@ func RoleMain(args []string) (bool, int) {
 	// role with SIGTERM and the end of its stdin at once, and a SIGTERM
 	// arriving after default handling came back would kill a role that
 	// is exiting cleanly.
-	ctx, cancel := context.WithCancel(proc.SignalContext())
+	ctx, cancel := proc.UntilStdinEnds(proc.SignalContext(), os.Stdin)
 	defer cancel()
-	go func() { // ends with the process: stdin closes when the orchestrator stops us or dies
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		cancel()
-	}()
 	var err error
 	switch Kind(kind) {
 	case KindLookupd:

@@ -299,6 +299,28 @@ func TestSleep(t *testing.T) {
 	}
 }
 
+func TestUntilStdinEnds(t *testing.T) {
+	r, w := io.Pipe()
+	ctx, cancel := UntilStdinEnds(t.Context(), r)
+	defer cancel()
+	w.Write([]byte("data does not end it\n"))
+	if ctx.Err() != nil {
+		t.Fatal("ended before stdin did")
+	}
+	w.Close()
+	<-ctx.Done() // the test's deadline bounds this
+
+	parent, stop := context.WithCancel(t.Context())
+	r2, w2 := io.Pipe()
+	defer w2.Close()
+	ctx2, cancel2 := UntilStdinEnds(parent, r2)
+	defer cancel2()
+	stop()
+	if !errors.Is(ctx2.Err(), context.Canceled) {
+		t.Errorf("after the parent ended: %v, want context.Canceled", ctx2.Err())
+	}
+}
+
 func TestWaitUntil(t *testing.T) {
 	calls := 0
 	if err := WaitUntil(t.Context(), time.Minute, time.Millisecond, "three calls", func() bool { calls++; return calls == 3 }); err != nil || calls != 3 {

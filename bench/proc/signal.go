@@ -2,6 +2,7 @@ package proc
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,4 +21,18 @@ func SignalContext() context.Context {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop)
 	return ctx
+}
+
+// UntilStdinEnds returns a context that ends with ctx or when stdin
+// reaches EOF: Stop closes a child's stdin, and it also ends when the
+// parent dies. It is the child side of Stop beside SignalContext. The
+// goroutine that reads stdin is abandoned at process exit if ctx ends
+// first (a signal), the only case it outlives the caller.
+func UntilStdinEnds(ctx context.Context, stdin io.Reader) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		_, _ = io.Copy(io.Discard, stdin)
+		cancel()
+	}()
+	return ctx, cancel
 }

@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if serve != "" {
 		kind, err := bench.ParseKind(serve)
 		if err == nil {
-			sctx, cancel := bench.ServeUntilStdinEnds(ctx, stdin)
+			sctx, cancel := proc.UntilStdinEnds(ctx, stdin)
 			if kind == bench.NSQ {
 				err = bench.ServeNSQ(sctx, cfg.DaemonLogLevel, stdout)
 			} else {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/lookupd/lookupd/bench"
+	"github.com/lookupd/lookupd/bench/proc"
 	"github.com/lookupd/lookupd/clientmerge"
 	"github.com/lookupd/lookupd/clientmerge/ctl"
 	"github.com/lookupd/lookupd/lookup"
@@ -22,7 +23,7 @@ import (
 // reaches EOF (the load generator closes it, or died).
 func serve(ctx context.Context, kind bench.Kind, f flags, stdin io.Reader, stdout io.Writer) error {
 	logLevel := f.daemonLog
-	ctx, cancel := bench.ServeUntilStdinEnds(ctx, stdin)
+	ctx, cancel := proc.UntilStdinEnds(ctx, stdin)
 	defer cancel()
 	switch kind {
 	case bench.Ours:
