@@ -160,7 +160,7 @@ func floorPhase(ctx context.Context, cfg ConvergeConfig, logf func(string, ...an
 			return nil, err
 		}
 		addrs = append(addrs, ln.Addr().String())
-		go func() { <-ctx.Done(); ln.Close() }()
+		wg.Go(func() { <-ctx.Done(); ln.Close() })
 		wg.Go(func() {
 			for {
 				c, err := ln.Accept()
