@@ -21,6 +21,7 @@ import (
 	"github.com/nsqio/go-nsq"
 
 	"github.com/lookupd/lookupd/bench/proc"
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 // Limits the bad-input daemon runs with (defaults except where a case
@@ -404,7 +405,7 @@ func halfOpen(t *testing.T, d *daemon, keep *producerConn, base stats) []badResu
 	}
 	opened := time.Since(t0)
 	var s stats
-	waitFor(t, 10*time.Second, "every half-open tcp connection to be accepted", func() bool {
+	lookuptest.WaitFor(t, 10*time.Second, "every half-open tcp connection to be accepted", func() bool {
 		s = d.stats(t)
 		return s.TCP.Open == base.TCP.Open+badHalfOpen
 	})
@@ -426,7 +427,7 @@ func halfOpen(t *testing.T, d *daemon, keep *producerConn, base stats) []badResu
 	}}
 
 	// Past --max-tcp-clients the excess is closed at once.
-	waitFor(t, 5*time.Second, "the new producer's connection to close", func() bool { return d.stats(t).TCP.Open == base.TCP.Open+badHalfOpen })
+	lookuptest.WaitFor(t, 5*time.Second, "the new producer's connection to close", func() bool { return d.stats(t).TCP.Open == base.TCP.Open+badHalfOpen })
 	before := d.stats(t)
 	extra := badMaxTCPClients - int(before.TCP.Open) + 50
 	t2 := time.Now()
@@ -436,7 +437,7 @@ func halfOpen(t *testing.T, d *daemon, keep *producerConn, base stats) []badResu
 		}
 	}
 	var after stats
-	waitFor(t, 10*time.Second, "the connection cap to refuse the excess", func() bool {
+	lookuptest.WaitFor(t, 10*time.Second, "the connection cap to refuse the excess", func() bool {
 		after = d.stats(t)
 		return after.TCP.Rejected-before.TCP.Rejected >= 50 && after.TCP.Open == badMaxTCPClients
 	})

@@ -121,7 +121,7 @@ func hostileSilentSockets(t *testing.T) {
 	// Every silent socket was either admitted (at most 64 at a time; those
 	// cut by the handshake timeout make room for more while the others
 	// are still being opened) or refused at accept.
-	waitFor(t, 30*time.Second, "every silent socket admitted or refused", func() bool {
+	lookuptest.WaitFor(t, 30*time.Second, "every silent socket admitted or refused", func() bool {
 		s = d.hostileStats(t, d.http, base)
 		return s.TCP.Accepted-1+s.TCP.RejectedPerIP == int64(n)
 	})
@@ -129,7 +129,7 @@ func hostileSilentSockets(t *testing.T) {
 		t.Errorf("open connections %d, more than 64 silent ones and the producer", s.TCP.Open)
 	}
 	admitted := s.TCP.Accepted - 1
-	waitFor(t, hs+30*time.Second, "the admitted silent sockets cut", func() bool {
+	lookuptest.WaitFor(t, hs+30*time.Second, "the admitted silent sockets cut", func() bool {
 		s = d.hostileStats(t, d.http, base)
 		return s.TCP.HandshakeTimeouts == admitted && s.TCP.Open == 1
 	})

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lookupd/lookupd/lookup/lookuptest"
 )
 
 // echoServer accepts connections on 127.0.0.1:0 and echoes each; when a
@@ -105,19 +107,6 @@ func expectRead(c net.Conn, msg string, timeout time.Duration) error {
 	return nil
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
-
 func TestProxy_Modes(t *testing.T) {
 	_, p := startProxy(t)
 	c := dialProxy(t, p)
@@ -169,7 +158,7 @@ func TestProxy_BlackholeHoldsClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream never saw the close after healing")
 	}
-	waitFor(t, 5*time.Second, "the pipe to end", func() bool { return p.Open() == 0 })
+	lookuptest.WaitFor(t, 5*time.Second, "the pipe to end", func() bool { return p.Open() == 0 })
 }
 
 func TestProxy_DropHidesCloseUntilUpstreamCloses(t *testing.T) {
@@ -190,14 +179,14 @@ func TestProxy_DropHidesCloseUntilUpstreamCloses(t *testing.T) {
 		t.Fatalf("Open() = %d, want the dead connection held", p.Open())
 	}
 	up.Close() // what a lookupd's idle timeout does
-	waitFor(t, 5*time.Second, "the pipe to end", func() bool { return p.Open() == 0 })
+	lookuptest.WaitFor(t, 5*time.Second, "the pipe to end", func() bool { return p.Open() == 0 })
 }
 
 func TestProxy_CloseEndsEverything(t *testing.T) {
 	_, p := startProxy(t)
 	p.SetMode(Blackhole, 0)
 	c := dialProxy(t, p) // its upstream dial is held
-	waitFor(t, 5*time.Second, "the connection to be accepted", func() bool { return p.Open() == 1 })
+	lookuptest.WaitFor(t, 5*time.Second, "the connection to be accepted", func() bool { return p.Open() == 1 })
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
