@@ -163,12 +163,7 @@ func RunDNS(ctx context.Context, ls DNSLaunchers, cfg DNSConfig, log io.Writer) 
 	defer mc.CloseIdleConnections()
 
 	counts := lay.ProducerCounts()
-	var topics []int
-	for t, n := range counts {
-		if n > 0 {
-			topics = append(topics, t)
-		}
-	}
+	topics := carried(counts)
 	srvQueries := make([][]byte, len(counts))
 	for _, t := range topics {
 		m := new(dns.Msg)

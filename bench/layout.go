@@ -62,14 +62,18 @@ func (l Layout) ProducerCounts() []int {
 }
 
 // UsedTopics returns how many topic indexes have at least one producer.
-func (l Layout) UsedTopics() int {
-	used := 0
-	for _, n := range l.ProducerCounts() {
+func (l Layout) UsedTopics() int { return len(carried(l.ProducerCounts())) }
+
+// carried returns, in ascending order, the topic indexes whose count in
+// counts (from ProducerCounts) is not zero.
+func carried(counts []int) []int {
+	var topics []int
+	for t, n := range counts {
 		if n > 0 {
-			used++
+			topics = append(topics, t)
 		}
 	}
-	return used
+	return topics
 }
 
 // Identity returns the IDENTIFY body of producer p: a distinct

@@ -126,12 +126,7 @@ func RunSecurity(ctx context.Context, launch SecurityLaunch, creds SecurityCreds
 		}
 	}()
 	counts := lay.ProducerCounts()
-	var topics []int
-	for t, n := range counts {
-		if n > 0 {
-			topics = append(topics, t)
-		}
-	}
+	topics := carried(counts)
 	loads := make([]*load, len(SecurityModes))
 	for i, m := range SecurityModes {
 		p, err := launch(ctx, m)
