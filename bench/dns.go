@@ -120,14 +120,14 @@ func RunDNS(ctx context.Context, ls DNSLaunchers, cfg DNSConfig, log io.Writer) 
 		return nil, err
 	}
 	start := time.Now()
-	rep := &DNSReport{Started: start.UTC(), Config: cfg, Layout: cfg.layout().String()}
+	lay := cfg.layout()
+	rep := &DNSReport{Started: start.UTC(), Config: cfg, Layout: lay.String()}
 	var procs []*Process
 	defer func() {
 		for _, p := range procs {
 			_ = p.Stop(stopTimeout)
 		}
 	}()
-	lay := cfg.layout()
 	var httpAddrs []string
 	for range cfg.Lookupds {
 		p, err := ls.Lookupd(ctx)
