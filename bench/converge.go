@@ -322,6 +322,8 @@ func launchN(ctx context.Context, l Launcher, kind Kind, n int) ([]*Process, err
 	return ps, nil
 }
 
+// stopAll stops every process of ps, each within stopTimeout, ignoring
+// how they ended.
 func stopAll(ps []*Process) {
 	for _, p := range ps {
 		_ = p.Stop(stopTimeout)

@@ -123,11 +123,7 @@ func RunDNS(ctx context.Context, ls DNSLaunchers, cfg DNSConfig, log io.Writer) 
 	lay := cfg.layout()
 	rep := &DNSReport{Started: start.UTC(), Config: cfg, Layout: lay.String()}
 	var procs []*Process
-	defer func() {
-		for _, p := range procs {
-			_ = p.Stop(stopTimeout)
-		}
-	}()
+	defer func() { stopAll(procs) }() // procs grows below
 	var httpAddrs []string
 	for range cfg.Lookupds {
 		p, err := ls.Lookupd(ctx)

@@ -120,11 +120,7 @@ func RunSecurity(ctx context.Context, launch SecurityLaunch, creds SecurityCreds
 	lay := NewLayout(cfg.Producers, cfg.Topics, 0, cfg.Share)
 	rep := &SecurityReport{Started: start.UTC(), Config: cfg, Layout: lay.String()}
 	var procs []*Process
-	defer func() {
-		for _, p := range procs {
-			_ = p.Stop(stopTimeout)
-		}
-	}()
+	defer func() { stopAll(procs) }() // procs grows below
 	counts := lay.ProducerCounts()
 	topics := carried(counts)
 	loads := make([]*load, len(SecurityModes))
